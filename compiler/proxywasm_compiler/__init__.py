@@ -1,0 +1,1 @@
+"""proxy-wasm-python compiler: build pipeline and the `proxywasm` CLI."""

@@ -1,0 +1,116 @@
+"""proxy-wasm-python: write Envoy / Istio proxy-wasm filters in Python.
+
+>>> import proxywasm
+>>> from proxywasm import RootContext, HttpContext, Action
+>>> class AddHeader(HttpContext):
+...     def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+...         self.set_http_response_header("x-hello", "world")
+...         return Action.CONTINUE
+>>> class Root(RootContext):
+...     def create_http_context(self, context_id: int) -> HttpContext:
+...         return AddHeader(context_id, self)
+>>> proxywasm.set_root_context(Root)
+
+Run it natively with :class:`proxywasm.testing.HostEmulator`; compile it with
+``proxywasm build filter.py``. The same code runs in both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from . import hostcalls
+from .contexts import BaseContext, HttpContext, RootContext, StreamContext
+from .dispatcher import RootFactory, set_root_context
+from .hostcalls import (
+    call_foreign_function,
+    dequeue_shared_queue,
+    enqueue_shared_queue,
+    get_current_time_nanoseconds,
+    get_log_level,
+    get_property,
+    get_shared_data,
+    register_shared_queue,
+    resolve_shared_queue,
+    set_property,
+    set_shared_data,
+)
+from .log import log, log_critical, log_debug, log_error, log_info, log_trace, log_warn
+from .metrics import Counter, Gauge, Histogram
+from .types import (
+    Action,
+    BufferType,
+    CasMismatchError,
+    HostCallError,
+    LogLevel,
+    MapType,
+    MetricType,
+    NotInCallbackError,
+    PeerType,
+    ProxyWasmError,
+    Status,
+    StreamType,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Action",
+    "BaseContext",
+    "BufferType",
+    "CasMismatchError",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "HostCallError",
+    "HttpContext",
+    "LogLevel",
+    "MapType",
+    "MetricType",
+    "NotInCallbackError",
+    "PeerType",
+    "ProxyLogHandler",
+    "ProxyWasmError",
+    "RootContext",
+    "RootFactory",
+    "Status",
+    "StreamContext",
+    "StreamType",
+    "call_foreign_function",
+    "dequeue_shared_queue",
+    "enqueue_shared_queue",
+    "get_current_time_nanoseconds",
+    "get_log_level",
+    "get_property",
+    "get_shared_data",
+    "hostcalls",
+    "log",
+    "log_critical",
+    "log_debug",
+    "log_error",
+    "log_info",
+    "log_trace",
+    "log_warn",
+    "register_shared_queue",
+    "resolve_shared_queue",
+    "root_context",
+    "set_property",
+    "set_root_context",
+    "set_shared_data",
+]
+
+_R = TypeVar("_R", bound=type[RootContext])
+
+
+def root_context(cls: _R) -> _R:
+    """Class decorator: ``@proxywasm.root_context`` registers the root context."""
+    set_root_context(cls)
+    return cls
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ProxyLogHandler":  # imports `logging` only when asked for
+        from . import log as _log
+
+        return _log.ProxyLogHandler
+    raise AttributeError(f"module 'proxywasm' has no attribute {name!r}")

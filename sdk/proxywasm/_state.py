@@ -1,0 +1,21 @@
+"""Per-VM bookkeeping shared by the dispatcher and the contexts.
+
+Inside a compiled module there is one VM per interpreter. Natively, several
+``HostEmulator`` instances live in one process; each one makes its own
+:class:`~proxywasm.dispatcher.Dispatcher` current for the duration of a
+callback, so these globals always describe the VM being driven.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .dispatcher import Dispatcher
+
+#: The dispatcher of the VM running the current callback.
+vm: Dispatcher | None = None
+#: A number unique to that VM (metrics bind lazily, once per VM).
+vm_key: int = 0
+#: The context the host applies stream host calls to right now.
+effective_context_id: int = 0

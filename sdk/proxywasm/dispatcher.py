@@ -1,0 +1,521 @@
+"""Routes the host's ``proxy_on_*`` callbacks to context objects and owns their lifecycle.
+
+A :class:`Dispatcher` is one VM's view of the plugin: its root contexts, its
+stream contexts, the callouts in flight. Its methods are named after the ABI
+callbacks and take their parameters (``abi-stubs/abi.toml``); the compiled
+glue calls them on :data:`vm`, the null runtime on its own instance.
+
+Every callback runs inside an exception barrier: the traceback is logged as
+one error entry, then the root context's failure policy applies (fail closed:
+a 500 local reply; ``fail_open = True``: the stream continues). The VM lives on.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Union
+
+from . import _state
+from . import hostcalls as hc
+from .contexts import BaseContext, HttpContext, RootContext, StreamContext
+from .types import Action, LogLevel, PeerType, StreamType
+
+__all__ = ["Dispatcher", "RootFactory", "set_root_context", "registered_roots", "vm"]
+
+#: A ``RootContext`` subclass, or any callable ``(context_id) -> RootContext``.
+RootFactory = Callable[[int], RootContext]
+_Stream = Union[HttpContext, StreamContext]
+
+_registry: dict[str | None, RootFactory] = {}
+
+_CONTINUE = int(Action.CONTINUE)
+_PAUSE = int(Action.PAUSE)
+
+
+def set_root_context(factory: RootFactory, root_id: str | None = None) -> None:
+    """Register the plugin's root context (a class or a factory).
+
+    ``root_id`` binds it to Envoy's ``config.root_id``; ``None`` (the default)
+    serves any root id that has no registration of its own.
+    """
+    if not callable(factory):
+        raise TypeError(f"set_root_context expects a RootContext subclass or a factory, got {factory!r}")
+    if isinstance(factory, type) and not issubclass(factory, RootContext):
+        raise TypeError(f"set_root_context: {factory.__qualname__} is not a subclass of proxywasm.RootContext")
+    _registry[root_id] = factory
+
+
+def registered_roots() -> dict[str | None, RootFactory]:
+    """A copy of what :func:`set_root_context` registered (root id -> factory)."""
+    return dict(_registry)
+
+
+def _describe(obj: object) -> str:
+    return type(obj).__qualname__
+
+
+class Dispatcher:
+    """One VM's contexts and the ABI callbacks that drive them."""
+
+    _next_key = 0
+
+    def __init__(self, roots: dict[str | None, RootFactory] | None = None) -> None:
+        #: Root factories by root id; ``None`` uses :func:`set_root_context` registrations.
+        self.factories = roots
+        self.roots: dict[int, RootContext] = {}
+        self.streams: dict[int, _Stream] = {}
+        #: Stream contexts announced but not made yet (made on the first callback,
+        #: which tells whether the stream is HTTP or TCP): id -> root context id.
+        self.pending: dict[int, int] = {}
+        #: HTTP callout token -> id of the context that dispatched it.
+        self.callouts: dict[int, int] = {}
+        #: gRPC token -> (context id, is_stream).
+        self.grpc_calls: dict[int, tuple[int, bool]] = {}
+        #: Contexts whose creation failed: their streams get the failure policy.
+        self.broken: dict[int, int] = {}
+        Dispatcher._next_key += 1
+        self.key = Dispatcher._next_key
+
+    # -- activation ---------------------------------------------------------------------
+
+    def activate(self) -> None:
+        """Make this the current VM (the null runtime calls this per callback)."""
+        _state.vm = self
+        _state.vm_key = self.key
+
+    def _enter(self, context_id: int) -> None:
+        if _state.vm is not self:
+            self.activate()
+        _state.effective_context_id = context_id
+
+    # -- errors -------------------------------------------------------------------------
+
+    def _report(self, where: str, context_id: int, exc: BaseException) -> None:
+        if type(exc).__name__ == "BdbQuit":  # quitting pdb natively must not be swallowed
+            raise exc
+        import traceback
+
+        text = "".join(traceback.format_exception(exc)).rstrip()
+        message = f"python exception in {where} (context {context_id}):\n{text}"
+        try:
+            hc.log(LogLevel.ERROR, message)
+        except Exception:  # the host refused even the log: last resort is stderr
+            print(message, file=sys.stderr)
+
+    def _root_of(self, context_id: int) -> RootContext | None:
+        ctx = self.streams.get(context_id)
+        if ctx is not None:
+            return ctx.root
+        root_id = self.broken.get(context_id, self.pending.get(context_id))
+        if root_id is not None:
+            return self.roots.get(root_id)
+        return self.roots.get(context_id)
+
+    def _fail_open(self, context_id: int) -> bool:
+        root = self._root_of(context_id)
+        return bool(getattr(root, "fail_open", False))
+
+    def _fail_http(self, context_id: int) -> int:
+        """Apply the failure policy to an HTTP stream; returns the action."""
+        if self._fail_open(context_id):
+            return _CONTINUE
+        try:
+            _state.effective_context_id = -1
+            hc.set_effective_context(context_id)
+            _state.effective_context_id = context_id
+            hc.send_local_response(500, [("content-type", "text/plain")], b"Internal Server Error\n", "wasm_python_exception")
+        except Exception:
+            try:  # a reply is no longer possible (one was sent already): reset instead
+                hc.close_stream(StreamType.HTTP_RESPONSE)
+            except Exception:
+                pass
+        return _PAUSE
+
+    def _fail_tcp(self, context_id: int) -> int:
+        if self._fail_open(context_id):
+            return _CONTINUE
+        try:
+            hc.close_stream(StreamType.DOWNSTREAM)
+        except Exception:
+            pass
+        return _PAUSE
+
+    # -- context creation ---------------------------------------------------------------
+
+    def _factory(self) -> RootFactory:
+        table = self.factories if self.factories is not None else _registry
+        if not table:
+            raise LookupError(
+                "no root context registered: call proxywasm.set_root_context(YourRoot) "
+                "at the end of the filter module"
+            )
+        if len(table) == 1:
+            return next(iter(table.values()))
+        root_id = hc.get_property("plugin_root_id")
+        name = root_id.decode("utf-8", "replace") if root_id else ""
+        if name in table:
+            return table[name]
+        if None in table:
+            return table[None]
+        raise LookupError(
+            f"no root context registered for root_id {name!r} (registered: {sorted(str(k) for k in table)})"
+        )
+
+    def proxy_on_context_create(self, context_id: int, parent_context_id: int) -> None:
+        """A root context (``parent_context_id == 0``) or a stream context is born."""
+        self._enter(context_id)
+        if parent_context_id:
+            self.pending[context_id] = parent_context_id
+            return
+        try:
+            root = self._factory()(context_id)
+            if not isinstance(root, RootContext):
+                raise TypeError(
+                    f"the root context factory returned {_describe(root)}, expected a proxywasm.RootContext"
+                )
+        except Exception as exc:
+            self._report("root context creation", context_id, exc)
+            return
+        self.roots[context_id] = root
+
+    def _make(self, context_id: int, http: bool) -> _Stream | None:
+        root_id = self.pending.pop(context_id, None)
+        if root_id is None:
+            return None
+        root = self.roots.get(root_id)
+        try:
+            if root is None:
+                raise LookupError(f"stream context {context_id} belongs to root context {root_id}, which failed to start")
+            if http:
+                ctx: _Stream = root.create_http_context(context_id)
+                if not isinstance(ctx, HttpContext):
+                    raise TypeError(
+                        f"{_describe(root)}.create_http_context returned {_describe(ctx)}, expected a proxywasm.HttpContext"
+                    )
+            else:
+                ctx = root.create_stream_context(context_id)
+                if not isinstance(ctx, StreamContext):
+                    raise TypeError(
+                        f"{_describe(root)}.create_stream_context returned {_describe(ctx)}, "
+                        "expected a proxywasm.StreamContext"
+                    )
+        except Exception as exc:
+            self.broken[context_id] = root_id
+            self._report("context creation", context_id, exc)
+            return None
+        self.streams[context_id] = ctx
+        return ctx
+
+    def _http(self, context_id: int) -> HttpContext | None:
+        ctx = self.streams.get(context_id)
+        if ctx is None:
+            ctx = self._make(context_id, http=True)
+        return ctx if isinstance(ctx, HttpContext) else None
+
+    def _tcp(self, context_id: int) -> StreamContext | None:
+        ctx = self.streams.get(context_id)
+        if ctx is None:
+            ctx = self._make(context_id, http=False)
+        return ctx if isinstance(ctx, StreamContext) else None
+
+    # -- VM and plugin ------------------------------------------------------------------
+
+    def proxy_on_vm_start(self, root_context_id: int, vm_configuration_size: int) -> bool:
+        """The VM started; asks the root context."""
+        self._enter(root_context_id)
+        root = self.roots.get(root_context_id)
+        if root is None:
+            return False
+        try:
+            return bool(root.on_vm_start(vm_configuration_size))
+        except Exception as exc:
+            self._report("on_vm_start", root_context_id, exc)
+            return False
+
+    def proxy_on_configure(self, root_context_id: int, plugin_configuration_size: int) -> bool:
+        """The plugin is configured; asks the root context."""
+        self._enter(root_context_id)
+        root = self.roots.get(root_context_id)
+        if root is None:
+            return False
+        try:
+            return bool(root.on_configure(plugin_configuration_size))
+        except Exception as exc:
+            self._report("on_configure", root_context_id, exc)
+            return False
+
+    def proxy_on_tick(self, root_context_id: int) -> None:
+        """Timer tick for a root context."""
+        self._enter(root_context_id)
+        root = self.roots.get(root_context_id)
+        if root is None:
+            return
+        try:
+            root.on_tick()
+        except Exception as exc:
+            self._report("on_tick", root_context_id, exc)
+
+    def proxy_on_queue_ready(self, root_context_id: int, queue_id: int) -> None:
+        """An item waits in a queue the root registered."""
+        self._enter(root_context_id)
+        root = self.roots.get(root_context_id)
+        if root is None:
+            return
+        try:
+            root.on_queue_ready(queue_id)
+        except Exception as exc:
+            self._report("on_queue_ready", root_context_id, exc)
+
+    def proxy_on_foreign_function(self, root_context_id: int, function_id: int, arguments_size: int) -> None:
+        """The host calls into the plugin."""
+        self._enter(root_context_id)
+        root = self.roots.get(root_context_id)
+        if root is None:
+            return
+        try:
+            root.on_foreign_function(function_id, arguments_size)
+        except Exception as exc:
+            self._report("on_foreign_function", root_context_id, exc)
+
+    # -- HTTP streams -------------------------------------------------------------------
+
+    def _http_action(self, context_id: int, ctx: HttpContext | None, name: str, *args: int | bool) -> int:
+        if ctx is None:
+            if context_id in self.broken:
+                return self._fail_http(context_id)
+            return _CONTINUE
+        try:
+            result = getattr(ctx, name)(*args)
+            if result is None:
+                return _CONTINUE
+            if result == _CONTINUE or result == _PAUSE:
+                return int(result)
+            raise TypeError(f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE")
+        except Exception as exc:
+            self._report(name, context_id, exc)
+            return self._fail_http(context_id)
+
+    def proxy_on_request_headers(self, context_id: int, num_headers: int, end_of_stream: int) -> int:
+        """Request headers arrived."""
+        self._enter(context_id)
+        return self._http_action(
+            context_id, self._http(context_id), "on_http_request_headers", num_headers, bool(end_of_stream)
+        )
+
+    def proxy_on_request_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
+        """A request body chunk arrived."""
+        self._enter(context_id)
+        return self._http_action(context_id, self._http(context_id), "on_http_request_body", body_size, bool(end_of_stream))
+
+    def proxy_on_request_trailers(self, context_id: int, num_trailers: int) -> int:
+        """Request trailers arrived."""
+        self._enter(context_id)
+        return self._http_action(context_id, self._http(context_id), "on_http_request_trailers", num_trailers)
+
+    def proxy_on_response_headers(self, context_id: int, num_headers: int, end_of_stream: int) -> int:
+        """Response headers arrived."""
+        self._enter(context_id)
+        return self._http_action(
+            context_id, self._http(context_id), "on_http_response_headers", num_headers, bool(end_of_stream)
+        )
+
+    def proxy_on_response_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
+        """A response body chunk arrived."""
+        self._enter(context_id)
+        return self._http_action(
+            context_id, self._http(context_id), "on_http_response_body", body_size, bool(end_of_stream)
+        )
+
+    def proxy_on_response_trailers(self, context_id: int, num_trailers: int) -> int:
+        """Response trailers arrived."""
+        self._enter(context_id)
+        return self._http_action(context_id, self._http(context_id), "on_http_response_trailers", num_trailers)
+
+    # -- TCP streams --------------------------------------------------------------------
+
+    def _tcp_action(self, context_id: int, name: str, *args: int | bool) -> int:
+        ctx = self._tcp(context_id)
+        if ctx is None:
+            if context_id in self.broken:
+                return self._fail_tcp(context_id)
+            return _CONTINUE
+        try:
+            result = getattr(ctx, name)(*args)
+            if result is None:
+                return _CONTINUE
+            if result == _CONTINUE or result == _PAUSE:
+                return int(result)
+            raise TypeError(f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE")
+        except Exception as exc:
+            self._report(name, context_id, exc)
+            return self._fail_tcp(context_id)
+
+    def proxy_on_new_connection(self, context_id: int) -> int:
+        """A TCP connection was accepted."""
+        self._enter(context_id)
+        return self._tcp_action(context_id, "on_new_connection")
+
+    def proxy_on_downstream_data(self, context_id: int, data_size: int, end_of_stream: int) -> int:
+        """Client bytes arrived."""
+        self._enter(context_id)
+        return self._tcp_action(context_id, "on_downstream_data", data_size, bool(end_of_stream))
+
+    def proxy_on_upstream_data(self, context_id: int, data_size: int, end_of_stream: int) -> int:
+        """Upstream bytes arrived."""
+        self._enter(context_id)
+        return self._tcp_action(context_id, "on_upstream_data", data_size, bool(end_of_stream))
+
+    def _tcp_close(self, context_id: int, name: str, peer_type: int) -> None:
+        self._enter(context_id)
+        ctx = self._tcp(context_id)
+        if ctx is None:
+            return
+        try:
+            getattr(ctx, name)(PeerType(peer_type) if peer_type in (0, 1, 2) else PeerType.UNKNOWN)
+        except Exception as exc:
+            self._report(name, context_id, exc)
+
+    def proxy_on_downstream_connection_close(self, context_id: int, peer_type: int) -> None:
+        """The client side closed."""
+        self._tcp_close(context_id, "on_downstream_close", peer_type)
+
+    def proxy_on_upstream_connection_close(self, context_id: int, peer_type: int) -> None:
+        """The upstream side closed."""
+        self._tcp_close(context_id, "on_upstream_close", peer_type)
+
+    # -- callouts -----------------------------------------------------------------------
+
+    def _owner(self, context_id: int) -> BaseContext | None:
+        return self.streams.get(context_id) or self.roots.get(context_id)
+
+    def proxy_on_http_call_response(
+        self, root_context_id: int, token: int, num_headers: int, body_size: int, num_trailers: int
+    ) -> None:
+        """An HTTP callout answered; delivered to the context that dispatched it."""
+        owner_id = self.callouts.pop(token, root_context_id)
+        ctx = self._owner(owner_id)
+        self._enter(root_context_id)
+        if ctx is None:
+            return
+        try:
+            if owner_id != root_context_id:
+                hc.set_effective_context(owner_id)
+                _state.effective_context_id = owner_id
+            ctx.on_http_call_response(token, num_headers, body_size, num_trailers)
+        except Exception as exc:
+            self._report("on_http_call_response", owner_id, exc)
+            if isinstance(ctx, HttpContext):
+                if self._fail_open(owner_id):
+                    try:
+                        hc.continue_stream(StreamType.HTTP_REQUEST)
+                    except Exception:
+                        pass
+                else:
+                    self._fail_http(owner_id)
+
+    def _grpc(self, root_context_id: int, token: int, final: bool) -> tuple[BaseContext | None, bool]:
+        owner_id, is_stream = self.grpc_calls.get(token, (root_context_id, False))
+        if final:
+            self.grpc_calls.pop(token, None)
+        ctx = self._owner(owner_id)
+        self._enter(root_context_id)
+        if ctx is not None and owner_id != root_context_id:
+            hc.set_effective_context(owner_id)
+            _state.effective_context_id = owner_id
+        return ctx, is_stream
+
+    def proxy_on_grpc_receive_initial_metadata(self, root_context_id: int, token: int, num_elements: int) -> None:
+        """Initial metadata of a gRPC stream arrived."""
+        try:
+            ctx, _ = self._grpc(root_context_id, token, False)
+            if ctx is not None:
+                ctx.on_grpc_stream_initial_metadata(token, num_elements)
+        except Exception as exc:
+            self._report("on_grpc_stream_initial_metadata", root_context_id, exc)
+
+    def proxy_on_grpc_receive(self, root_context_id: int, token: int, message_size: int) -> None:
+        """A gRPC message arrived: a unary reply, or a stream message."""
+        try:
+            ctx, is_stream = self._grpc(root_context_id, token, False)
+            if ctx is None:
+                return
+            if is_stream:
+                ctx.on_grpc_stream_message(token, message_size)
+            else:
+                self.grpc_calls.pop(token, None)
+                ctx.on_grpc_call_response(token, 0, message_size)
+        except Exception as exc:
+            self._report("on_grpc_receive", root_context_id, exc)
+
+    def proxy_on_grpc_receive_trailing_metadata(self, root_context_id: int, token: int, num_elements: int) -> None:
+        """Trailing metadata of a gRPC stream arrived."""
+        try:
+            ctx, _ = self._grpc(root_context_id, token, False)
+            if ctx is not None:
+                ctx.on_grpc_stream_trailing_metadata(token, num_elements)
+        except Exception as exc:
+            self._report("on_grpc_stream_trailing_metadata", root_context_id, exc)
+
+    def proxy_on_grpc_close(self, root_context_id: int, token: int, status_code: int) -> None:
+        """A gRPC call or stream ended."""
+        if token not in self.grpc_calls:  # a unary call already answered by proxy_on_grpc_receive
+            return
+        try:
+            ctx, is_stream = self._grpc(root_context_id, token, True)
+            if ctx is None:
+                return
+            if is_stream:
+                ctx.on_grpc_stream_close(token, status_code)
+            else:
+                ctx.on_grpc_call_response(token, status_code, 0)
+        except Exception as exc:
+            self._report("on_grpc_close", root_context_id, exc)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def proxy_on_done(self, context_id: int) -> bool:
+        """The host is finishing a context; ``False`` delays until ``done()``."""
+        self._enter(context_id)
+        ctx = self._owner(context_id)
+        if ctx is None:
+            return True
+        try:
+            return bool(ctx.on_done())
+        except Exception as exc:
+            self._report("on_done", context_id, exc)
+            return True
+
+    def proxy_on_log(self, context_id: int) -> None:
+        """Access-log time for a context."""
+        self._enter(context_id)
+        ctx = self._owner(context_id)
+        if ctx is None:
+            return
+        try:
+            ctx.on_log()
+        except Exception as exc:
+            self._report("on_log", context_id, exc)
+
+    def proxy_on_delete(self, context_id: int) -> None:
+        """The context is gone: forget it."""
+        self._enter(context_id)
+        ctx = self.streams.pop(context_id, None) or self.roots.pop(context_id, None)
+        self.pending.pop(context_id, None)
+        self.broken.pop(context_id, None)
+        for table in (self.callouts,):
+            for token in [t for t, owner in table.items() if owner == context_id]:
+                del table[token]
+        for token in [t for t, (owner, _) in self.grpc_calls.items() if owner == context_id]:
+            del self.grpc_calls[token]
+        if ctx is None:
+            return
+        try:
+            ctx.on_delete()
+        except Exception as exc:
+            self._report("on_delete", context_id, exc)
+
+
+#: The dispatcher of this interpreter. In a compiled module there is exactly one
+#: VM per interpreter and the glue calls this object's methods.
+vm = Dispatcher()

@@ -1,0 +1,632 @@
+"""``HostEmulator``: drive a filter callback by callback, as Envoy would, and inspect the result.
+
+Natively the filter's own Python classes run in this process (so ``pdb`` and
+coverage work); :meth:`HostEmulator.from_wasm` runs a compiled module under
+wasmtime against the same host state, so one test can run both ways.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from .. import _nullhost, _state
+from ..dispatcher import Dispatcher, RootFactory
+from ..types import Action, LogLevel, MetricType, PeerType
+from .abi_host import AbiHost, ForeignFunction, PropertyValue, encode_property
+from .state import (
+    GrpcCallAttributes,
+    HttpCallAttributes,
+    HttpStream,
+    LocalResponse,
+    Pairs,
+    TcpConnection,
+)
+
+__all__ = ["HostEmulator", "Callbacks", "HeadersIn"]
+
+#: Headers as a test passes them: pairs or a dict, ``str`` or ``bytes``.
+HeadersIn = Sequence[tuple[str | bytes, str | bytes]] | dict[str, str]
+
+
+class Callbacks(Protocol):
+    """What the host calls: the ``proxy_on_*`` exports of a module (a Dispatcher natively)."""
+
+    def proxy_on_context_create(self, context_id: int, parent_context_id: int) -> None: ...
+    def proxy_on_vm_start(self, root_context_id: int, vm_configuration_size: int) -> bool: ...
+    def proxy_on_configure(self, root_context_id: int, plugin_configuration_size: int) -> bool: ...
+
+
+def _b(value: str | bytes) -> bytes:
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+
+
+def _pairs(headers: HeadersIn | None) -> Pairs:
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, dict) else headers
+    out: Pairs = []
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise TypeError(f"headers must be (name, value) pairs, got {item!r}")
+        name, value = item
+        if not isinstance(name, (str, bytes)) or not isinstance(value, (str, bytes)):
+            raise TypeError(f"header name and value must be str or bytes, got {item!r}")
+        out.append((_b(name).lower(), _b(value)))
+    return out
+
+
+def _text(pairs: Pairs | None) -> list[tuple[str, str]]:
+    return [(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in pairs or []]
+
+
+def _config(value: bytes | str | dict[str, Any] | list[Any] | None) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value).encode()
+    return _b(value)
+
+
+class HostEmulator(AbiHost):
+    """A proxy-wasm host in Python: the "null runtime".
+
+    ``root`` is the plugin's ``RootContext`` subclass (or a factory); ``None``
+    uses what the filter module registered with ``proxywasm.set_root_context``.
+    Each instance has its own host state (shared data, queues, metrics, logs).
+    """
+
+    def __init__(
+        self,
+        root: RootFactory | None = None,
+        *,
+        plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
+        vm_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
+        root_id: str = "",
+        vm_id: str = "",
+        log_level: LogLevel = LogLevel.TRACE,
+        properties: dict[str, PropertyValue] | None = None,
+        upstreams: list[str] | None = None,
+        _callbacks: Any = None,
+    ) -> None:
+        super().__init__(
+            vm_configuration=_config(vm_configuration),
+            root_id=root_id,
+            vm_id=vm_id,
+            log_level=log_level,
+            properties=properties,
+            upstreams=upstreams,
+        )
+        if _callbacks is not None:
+            self._vm: Any = _callbacks
+        else:
+            self._vm = Dispatcher(None if root is None else {None: root})
+        self._plugin_configuration = _config(plugin_configuration)
+        self._root_context_id = 0
+        self._depth = 0
+        self._vm_started = False
+
+    @classmethod
+    def from_wasm(
+        cls,
+        path: str,
+        *,
+        plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
+        **kwargs: Any,
+    ) -> HostEmulator:
+        """Run a compiled proxy-wasm module (ours or another SDK's) under wasmtime."""
+        from .wasm import WasmCallbacks
+
+        host = cls(plugin_configuration=plugin_configuration, **kwargs)
+        host._vm = WasmCallbacks(path, host)
+        return host
+
+    # -- calling the module ---------------------------------------------------------------
+
+    def _invoke(self, name: str, context_id: int, *args: int) -> Any:
+        previous = (_nullhost.active, self.effective_context_id, self.callback)
+        _nullhost.active = self
+        self.effective_context_id = context_id
+        self.callback = name
+        self._depth += 1
+        try:
+            result = getattr(self._vm, name)(context_id, *args)
+        finally:
+            self._depth -= 1
+            _nullhost.active, self.effective_context_id, self.callback = previous
+        if self._depth == 0:
+            self._deliver()
+        return result
+
+    def _deliver(self) -> None:
+        """What the host does once a callback returns: local replies, queue wake-ups."""
+        for _ in range(1000):
+            progressed = False
+            for stream in list(self.http_streams.values()):
+                if stream.pending_local_response is not None:
+                    self._send_local_reply(stream)
+                    progressed = True
+            if self.pending_queue_ready:
+                owner, queue_id = self.pending_queue_ready.pop(0)
+                self._invoke("proxy_on_queue_ready", owner, queue_id)
+                progressed = True
+            if not progressed:
+                return
+        raise RuntimeError("the filter keeps waking itself up (1000 rounds of local replies / queue events)")
+
+    def _send_local_reply(self, stream: HttpStream) -> None:
+        reply = stream.pending_local_response
+        assert reply is not None
+        stream.pending_local_response = None
+        stream.local_response = reply
+        stream.request_ended = True
+        in_response = stream.response_headers is not None
+        headers: Pairs = [(b":status", str(reply.status_code).encode())]
+        headers += [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in reply.headers]
+        if reply.body:
+            if not any(k == b"content-type" for k, _ in headers):
+                headers.append((b"content-type", b"text/plain"))
+            headers.append((b"content-length", str(len(reply.body)).encode()))
+        stream.response_headers = headers
+        stream.response_body = bytearray(reply.body)
+        if in_response:
+            return  # sent from a response callback: the filter does not see it again
+        # As Envoy: the local reply passes through this filter's own response callbacks.
+        self._invoke("proxy_on_response_headers", stream.context_id, len(headers), int(not reply.body))
+        if reply.body:
+            self._invoke("proxy_on_response_body", stream.context_id, len(stream.response_body), 1)
+        reply.headers = [(k, v) for k, v in _text(stream.response_headers) if k != ":status"]
+        reply.body = bytes(stream.response_body)
+
+    # -- VM and plugin ---------------------------------------------------------------------
+
+    def start_vm(self) -> bool:
+        """Create the root context and call ``on_vm_start``."""
+        self._root_context_id = self._new_id()
+        self.root_contexts.append(self._root_context_id)
+        self.plugin_configurations[self._root_context_id] = self._plugin_configuration
+        self.plugin_root_ids[self._root_context_id] = self.root_id
+        self._invoke("proxy_on_context_create", self._root_context_id, 0)
+        self._vm_started = bool(
+            self._invoke("proxy_on_vm_start", self._root_context_id, len(self.vm_configuration or b""))
+        )
+        return self._vm_started
+
+    def start_plugin(self) -> bool:
+        """Call ``on_configure`` with the plugin configuration."""
+        if not self._root_context_id:
+            raise RuntimeError("start_vm() first")
+        return self.configure(self._plugin_configuration)
+
+    def configure(
+        self, plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None, root_context_id: int | None = None
+    ) -> bool:
+        """(Re)configure a plugin, as Envoy does on a config update."""
+        ctx = root_context_id or self._root_context_id
+        config = _config(plugin_configuration)
+        self.plugin_configurations[ctx] = config
+        return bool(self._invoke("proxy_on_configure", ctx, len(config or b"")))
+
+    def add_plugin(
+        self, root_id: str = "", plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None
+    ) -> int:
+        """Add another plugin (root context) to the VM and configure it; returns its id."""
+        ctx = self._new_id()
+        self.root_contexts.append(ctx)
+        self.plugin_root_ids[ctx] = root_id
+        self._invoke("proxy_on_context_create", ctx, 0)
+        if not self.configure(plugin_configuration, ctx):
+            raise RuntimeError(f"plugin {root_id!r} rejected its configuration (on_configure returned False)")
+        return ctx
+
+    @property
+    def root_context_id(self) -> int:
+        """Id of the first plugin's root context."""
+        return self._root_context_id
+
+    def tick(self, root_context_id: int | None = None) -> None:
+        """Fire ``on_tick`` on every root context with a tick period (or just one)."""
+        roots = [root_context_id] if root_context_id else [r for r, p in self.tick_periods.items() if p > 0]
+        for ctx in roots:
+            self._invoke("proxy_on_tick", ctx)
+
+    def get_tick_period(self, root_context_id: int | None = None) -> int:
+        """The tick period (ms) a root context set; 0 if none."""
+        return self.tick_periods.get(root_context_id or self._root_context_id, 0)
+
+    # -- HTTP streams --------------------------------------------------------------------------
+
+    def _stream(self, context_id: int) -> HttpStream:
+        stream = self.http_streams.get(context_id)
+        if stream is None:
+            raise KeyError(f"no HTTP stream with context id {context_id} (use initialize_http_context())")
+        return stream
+
+    def initialize_http_context(self, root_context_id: int | None = None) -> int:
+        """Start a new HTTP stream; returns its context id."""
+        root = root_context_id or self._root_context_id
+        if not root:
+            raise RuntimeError("start_vm() and start_plugin() first")
+        ctx = self._new_id()
+        self.http_streams[ctx] = HttpStream(ctx, root)
+        self._invoke("proxy_on_context_create", ctx, root)
+        return ctx
+
+    def _http_callback(self, stream: HttpStream, name: str, *args: int) -> Action:
+        action = Action(self._invoke(name, stream.context_id, *args))
+        stream.action = action
+        return action
+
+    def call_on_request_headers(self, context_id: int, headers: HeadersIn, end_of_stream: bool = False) -> Action:
+        """Deliver request headers; returns the filter's action."""
+        stream = self._stream(context_id)
+        if stream.request_ended:
+            return stream.action
+        stream.request_headers[:] = _pairs(headers)
+        action = self._http_callback(stream, "proxy_on_request_headers", len(stream.request_headers), int(end_of_stream))
+        stream.request_action = action
+        return action
+
+    def call_on_request_body(self, context_id: int, body: bytes | str, end_of_stream: bool = False) -> Action:
+        """Deliver a request body chunk. After a PAUSE the filter sees everything buffered."""
+        stream = self._stream(context_id)
+        if stream.request_ended:
+            return stream.action
+        if stream.request_body_paused:
+            stream.request_body += _b(body)
+        else:
+            stream.request_body = bytearray(_b(body))
+        action = self._http_callback(stream, "proxy_on_request_body", len(stream.request_body), int(end_of_stream))
+        stream.request_action = action
+        if action == Action.CONTINUE:
+            stream.forwarded_request_body += stream.request_body
+            stream.request_body_paused = False
+        else:
+            stream.request_body_paused = True
+        return action
+
+    def call_on_request_trailers(self, context_id: int, trailers: HeadersIn) -> Action:
+        """Deliver request trailers."""
+        stream = self._stream(context_id)
+        if stream.request_ended:
+            return stream.action
+        stream.request_trailers = _pairs(trailers)
+        action = self._http_callback(stream, "proxy_on_request_trailers", len(stream.request_trailers))
+        stream.request_action = action
+        return action
+
+    def call_on_response_headers(self, context_id: int, headers: HeadersIn, end_of_stream: bool = False) -> Action:
+        """Deliver response headers (from the upstream)."""
+        stream = self._stream(context_id)
+        if stream.local_response is not None or stream.reset:
+            return stream.action
+        stream.response_headers = _pairs(headers)
+        action = self._http_callback(stream, "proxy_on_response_headers", len(stream.response_headers), int(end_of_stream))
+        stream.response_action = action
+        return action
+
+    def call_on_response_body(self, context_id: int, body: bytes | str, end_of_stream: bool = False) -> Action:
+        """Deliver a response body chunk."""
+        stream = self._stream(context_id)
+        if stream.local_response is not None or stream.reset:
+            return stream.action
+        if stream.response_headers is None:
+            stream.response_headers = []
+        if stream.response_body_paused:
+            stream.response_body += _b(body)
+        else:
+            stream.response_body = bytearray(_b(body))
+        action = self._http_callback(stream, "proxy_on_response_body", len(stream.response_body), int(end_of_stream))
+        stream.response_action = action
+        if action == Action.CONTINUE:
+            stream.forwarded_response_body += stream.response_body
+            stream.response_body_paused = False
+        else:
+            stream.response_body_paused = True
+        return action
+
+    def call_on_response_trailers(self, context_id: int, trailers: HeadersIn) -> Action:
+        """Deliver response trailers."""
+        stream = self._stream(context_id)
+        if stream.local_response is not None or stream.reset:
+            return stream.action
+        stream.response_trailers = _pairs(trailers)
+        action = self._http_callback(stream, "proxy_on_response_trailers", len(stream.response_trailers))
+        stream.response_action = action
+        return action
+
+    def complete_http_context(self, context_id: int) -> None:
+        """End the stream: ``on_done``, ``on_log``, ``on_delete`` (as Envoy orders them)."""
+        stream = self._stream(context_id)
+        self._finish(context_id)
+        stream.done = True
+
+    def _finish(self, context_id: int) -> None:
+        finished = bool(self._invoke("proxy_on_done", context_id))
+        if not finished and context_id not in self.done_contexts:
+            return  # the filter will call done() later
+        self._invoke("proxy_on_log", context_id)
+        self._invoke("proxy_on_delete", context_id)
+
+    def get_http_stream(self, context_id: int) -> HttpStream:
+        """The raw host-side record of a stream (headers as bytes, flags)."""
+        return self._stream(context_id)
+
+    def get_current_request_headers(self, context_id: int) -> list[tuple[str, str]]:
+        """Request headers as the filter left them."""
+        return _text(self._stream(context_id).request_headers)
+
+    def get_current_response_headers(self, context_id: int) -> list[tuple[str, str]]:
+        """Response headers as the filter left them (a local reply's, if it sent one)."""
+        return _text(self._stream(context_id).response_headers)
+
+    def get_current_request_trailers(self, context_id: int) -> list[tuple[str, str]]:
+        """Request trailers as the filter left them."""
+        return _text(self._stream(context_id).request_trailers)
+
+    def get_current_response_trailers(self, context_id: int) -> list[tuple[str, str]]:
+        """Response trailers as the filter left them."""
+        return _text(self._stream(context_id).response_trailers)
+
+    def get_current_request_body(self, context_id: int) -> bytes:
+        """The request body buffer as the filter left it after the last body callback."""
+        return bytes(self._stream(context_id).request_body)
+
+    def get_current_response_body(self, context_id: int) -> bytes:
+        """The response body buffer as the filter left it after the last body callback."""
+        return bytes(self._stream(context_id).response_body)
+
+    def get_forwarded_request_body(self, context_id: int) -> bytes:
+        """Every request body byte passed upstream so far."""
+        return bytes(self._stream(context_id).forwarded_request_body)
+
+    def get_forwarded_response_body(self, context_id: int) -> bytes:
+        """Every response body byte passed downstream so far."""
+        return bytes(self._stream(context_id).forwarded_response_body)
+
+    def get_sent_local_response(self, context_id: int) -> LocalResponse | None:
+        """The local reply the filter sent on this stream, or ``None``."""
+        return self._stream(context_id).local_response
+
+    def get_current_http_stream_action(self, context_id: int) -> Action:
+        """The action the stream is in now (the last callback's, updated by resumes)."""
+        return self._stream(context_id).action
+
+    # -- TCP connections --------------------------------------------------------------------------
+
+    def _connection(self, context_id: int) -> TcpConnection:
+        conn = self.tcp_connections.get(context_id)
+        if conn is None:
+            raise KeyError(f"no TCP connection with context id {context_id} (use initialize_connection())")
+        return conn
+
+    def initialize_connection(self, root_context_id: int | None = None) -> tuple[int, Action]:
+        """Accept a TCP connection: creates its context and calls ``on_new_connection``."""
+        root = root_context_id or self._root_context_id
+        if not root:
+            raise RuntimeError("start_vm() and start_plugin() first")
+        ctx = self._new_id()
+        conn = TcpConnection(ctx, root)
+        self.tcp_connections[ctx] = conn
+        self._invoke("proxy_on_context_create", ctx, root)
+        conn.action = Action(self._invoke("proxy_on_new_connection", ctx))
+        return ctx, conn.action
+
+    def _data(self, context_id: int, data: bytes | str, end_of_stream: bool, downstream: bool) -> Action:
+        conn = self._connection(context_id)
+        attr = "downstream" if downstream else "upstream"
+        buf: bytearray = getattr(conn, f"{attr}_data")
+        if getattr(conn, f"{attr}_paused"):
+            buf += _b(data)
+        else:
+            buf[:] = _b(data)
+        action = Action(self._invoke(f"proxy_on_{attr}_data", context_id, len(buf), int(end_of_stream)))
+        conn.action = action
+        if action == Action.CONTINUE:
+            getattr(conn, f"forwarded_{attr}").extend(buf)
+            setattr(conn, f"{attr}_paused", False)
+        else:
+            setattr(conn, f"{attr}_paused", True)
+        return action
+
+    def call_on_downstream_data(self, context_id: int, data: bytes | str, end_of_stream: bool = False) -> Action:
+        """Deliver client bytes."""
+        return self._data(context_id, data, end_of_stream, downstream=True)
+
+    def call_on_upstream_data(self, context_id: int, data: bytes | str, end_of_stream: bool = False) -> Action:
+        """Deliver upstream bytes."""
+        return self._data(context_id, data, end_of_stream, downstream=False)
+
+    def call_on_downstream_close(self, context_id: int, peer: PeerType = PeerType.REMOTE) -> None:
+        """The client side closed."""
+        self._connection(context_id).downstream_closed = True
+        self._invoke("proxy_on_downstream_connection_close", context_id, int(peer))
+
+    def call_on_upstream_close(self, context_id: int, peer: PeerType = PeerType.REMOTE) -> None:
+        """The upstream side closed."""
+        self._connection(context_id).upstream_closed = True
+        self._invoke("proxy_on_upstream_connection_close", context_id, int(peer))
+
+    def complete_connection(self, context_id: int) -> None:
+        """End the connection: ``on_done``, ``on_log``, ``on_delete``."""
+        conn = self._connection(context_id)
+        self._finish(context_id)
+        conn.done = True
+
+    def get_connection(self, context_id: int) -> TcpConnection:
+        """The host-side record of a connection (buffers, forwarded bytes, closes)."""
+        return self._connection(context_id)
+
+    def get_current_connection_action(self, context_id: int) -> Action:
+        """The action the connection is in now."""
+        return self._connection(context_id).action
+
+    # -- HTTP callouts -----------------------------------------------------------------------------
+
+    def get_http_call_attributes(self) -> list[HttpCallAttributes]:
+        """Callouts dispatched and not answered yet."""
+        return list(self.http_calls.values())
+
+    def call_on_http_call_response(
+        self,
+        token: int,
+        headers: HeadersIn | None = None,
+        body: bytes | str = b"",
+        trailers: HeadersIn | None = None,
+    ) -> None:
+        """Answer a callout (no headers: the call failed, e.g. a timeout)."""
+        call = self.http_calls.pop(token, None)
+        if call is None:
+            raise KeyError(f"no pending HTTP callout with token {token}; pending: {sorted(self.http_calls)}")
+        h, t = _pairs(headers), _pairs(trailers)
+        self.call_response = (h, _b(body), t)
+        try:
+            self._invoke("proxy_on_http_call_response", call.root_context_id, token, len(h), len(_b(body)), len(t))
+        finally:
+            self.call_response = None
+
+    # -- gRPC ----------------------------------------------------------------------------------------
+
+    def get_grpc_call_attributes(self) -> list[GrpcCallAttributes]:
+        """gRPC calls and streams open now."""
+        return list(self.grpc_calls.values())
+
+    def _grpc(self, token: int) -> GrpcCallAttributes:
+        call = self.grpc_calls.get(token)
+        if call is None:
+            raise KeyError(f"no open gRPC call with token {token}; open: {sorted(self.grpc_calls)}")
+        return call
+
+    def call_on_grpc_receive_initial_metadata(self, token: int, metadata: HeadersIn) -> None:
+        """Deliver initial metadata on a gRPC stream."""
+        call = self._grpc(token)
+        self.grpc_initial_metadata = _pairs(metadata)
+        try:
+            self._invoke("proxy_on_grpc_receive_initial_metadata", call.root_context_id, token, len(self.grpc_initial_metadata))
+        finally:
+            self.grpc_initial_metadata = None
+
+    def call_on_grpc_receive(self, token: int, message: bytes) -> None:
+        """Deliver a gRPC message (a unary reply ends the call)."""
+        call = self._grpc(token)
+        if not call.is_stream:
+            del self.grpc_calls[token]
+        self.grpc_message = bytes(message)
+        self.last_status = (0, b"")
+        try:
+            self._invoke("proxy_on_grpc_receive", call.root_context_id, token, len(message))
+        finally:
+            self.grpc_message = None
+
+    def call_on_grpc_receive_trailing_metadata(self, token: int, metadata: HeadersIn) -> None:
+        """Deliver trailing metadata on a gRPC stream."""
+        call = self._grpc(token)
+        self.grpc_trailing_metadata = _pairs(metadata)
+        try:
+            self._invoke(
+                "proxy_on_grpc_receive_trailing_metadata", call.root_context_id, token, len(self.grpc_trailing_metadata)
+            )
+        finally:
+            self.grpc_trailing_metadata = None
+
+    def call_on_grpc_close(self, token: int, status_code: int = 0, message: str = "") -> None:
+        """End a gRPC call or stream with a gRPC status."""
+        call = self._grpc(token)
+        del self.grpc_calls[token]
+        self.last_status = (status_code, message.encode())
+        self._invoke("proxy_on_grpc_close", call.root_context_id, token, status_code)
+
+    # -- shared data, queues, metrics, logs ------------------------------------------------------
+
+    def get_shared_data(self, key: str) -> tuple[bytes | None, int | None]:
+        """``(value, cas)`` of a shared key as the host holds it."""
+        entry = self.shared_data.get(key.encode())
+        return (None, None) if entry is None else entry
+
+    def set_shared_data(self, key: str, value: bytes | str) -> None:
+        """Seed shared data from a test."""
+        self.proxy_set_shared_data(key.encode(), _b(value), 0)
+
+    def get_queue_items(self, name: str, vm_id: str | None = None) -> list[bytes]:
+        """Items waiting in a shared queue."""
+        vm = self.vm_id if vm_id is None else vm_id
+        for q in self.queues.values():
+            if q.name == name and q.vm_id == vm:
+                return list(q.items)
+        raise KeyError(f"no shared queue {name!r} (vm {vm!r})")
+
+    def enqueue_shared_queue(self, name: str, value: bytes | str, vm_id: str | None = None) -> None:
+        """Enqueue from outside (another VM); the owner's ``on_queue_ready`` runs."""
+        vm = self.vm_id if vm_id is None else vm_id
+        for q in self.queues.values():
+            if q.name == name and q.vm_id == vm:
+                self.proxy_enqueue_shared_queue(q.queue_id, _b(value))
+                if self._depth == 0:
+                    self._deliver()
+                return
+        raise KeyError(f"no shared queue {name!r} (vm {vm!r})")
+
+    def get_metric(self, name: str) -> int:
+        """Value of a counter or gauge the filter defined."""
+        for m in self.metrics.values():
+            if m.name == name and m.metric_type != MetricType.HISTOGRAM:
+                return m.value
+        raise KeyError(f"no counter or gauge named {name!r}; defined: {sorted(m.name for m in self.metrics.values())}")
+
+    def get_histogram(self, name: str) -> list[int]:
+        """Samples recorded in a histogram."""
+        for m in self.metrics.values():
+            if m.name == name and m.metric_type == MetricType.HISTOGRAM:
+                return list(m.samples)
+        raise KeyError(f"no histogram named {name!r}")
+
+    def get_logs(self, level: LogLevel) -> list[str]:
+        """Messages logged at exactly ``level``."""
+        return [msg for lvl, msg in self.logs if lvl == level]
+
+    def get_all_logs(self) -> list[tuple[LogLevel, str]]:
+        """Every ``(level, message)`` in order."""
+        return list(self.logs)
+
+    def clear_logs(self) -> None:
+        """Forget the logs so far."""
+        self.logs.clear()
+
+    # -- properties, foreign functions ----------------------------------------------------------
+
+    def set_property(self, path: str, value: PropertyValue) -> None:
+        """Set a host property the filter can read (``"node.id"``)."""
+        self.properties[tuple(path.split("."))] = encode_property(value)
+
+    def register_foreign_function(self, name: str, fn: ForeignFunction) -> None:
+        """Make ``fn(arguments) -> result`` callable with ``call_foreign_function(name, ...)``."""
+        self.foreign_functions[name] = fn
+
+    def call_on_foreign_function(self, function_id: int, arguments: bytes = b"", root_context_id: int | None = None) -> None:
+        """The host calls into the plugin's ``on_foreign_function``."""
+        self.foreign_arguments = bytes(arguments)
+        try:
+            self._invoke("proxy_on_foreign_function", root_context_id or self._root_context_id, function_id, len(arguments))
+        finally:
+            self.foreign_arguments = None
+
+    @contextmanager
+    def in_context(self, context_id: int | None = None) -> Iterator[None]:
+        """Run host calls from a test as if inside a callback of ``context_id``.
+
+        For poking at SDK helpers directly; filters are normally driven with ``call_on_*``.
+        """
+        previous = (_nullhost.active, self.effective_context_id, self.callback)
+        _nullhost.active = self
+        self.effective_context_id = context_id or self._root_context_id
+        vm = self._vm
+        if isinstance(vm, Dispatcher):
+            vm.activate()
+            _state.effective_context_id = self.effective_context_id
+        try:
+            yield
+        finally:
+            _nullhost.active, self.effective_context_id, self.callback = previous
+
