@@ -208,13 +208,13 @@ def _c_ident(name: str) -> str:
 
 def _c_string(s: str) -> str:
     """A C string literal for an ASCII string (anything unusual octal-escaped)."""
-    return '"' + "".join(c if (c.isalnum() or c in "._-") else "\\%03o" % ord(c) for c in s) + '"'
+    return '"' + "".join(c if (c.isalnum() or c in "._-") else f"\\{ord(c):03o}" for c in s) + '"'
 
 
 def _c_bytes(data: bytes, width: int = 32) -> str:
     lines = []
     for i in range(0, len(data), width):
-        lines.append('    "' + "".join("\\x%02x" % b for b in data[i:i + width]) + '"')
+        lines.append('    "' + "".join(f"\\x{b:02x}" for b in data[i:i + width]) + '"')
     return "\n".join(lines) if lines else '    ""'
 
 

@@ -171,7 +171,6 @@ int pw_glue_bind(PyObject *vm) {
     return 0;
 }
 
-/* Hook the runtime runs before the first callback of each VM (reseeding). */
 void pw_runtime_vm_first_call(void);
 static int pw_first_call_done;
 
@@ -189,6 +188,30 @@ static PyObject *pw_dispatch(int index, PyObject *const *argv, Py_ssize_t n) {
         PyErr_Print();
     }
     return r;
+}
+
+/* Runtime hooks (runtime.c calls pw_runtime_post_init after start-up, at
+   snapshot time): import the generated boot module, which imports the filter,
+   routes stdout/stderr to proxy_log and checks a root context is registered;
+   then bind the callbacks to its dispatcher. */
+int pw_runtime_post_init(void) {
+    PyObject *boot = PyImport_ImportModule("_pw_boot");
+    if (boot == NULL) return -1;
+    PyObject *vm = PyObject_GetAttrString(boot, "vm");
+    Py_DECREF(boot);
+    if (vm == NULL) return -1;
+    int rc = pw_glue_bind(vm);
+    Py_DECREF(vm);
+    return rc;
+}
+
+/* First callback in this VM (after the snapshot): reseed what the snapshot froze. */
+void pw_runtime_vm_first_call(void) {
+    PyObject *boot = PyImport_AddModule("_pw_boot");  /* borrowed */
+    if (boot == NULL) { PyErr_Clear(); return; }
+    PyObject *r = PyObject_CallMethod(boot, "vm_first_call", NULL);
+    if (r == NULL) PyErr_Print();
+    Py_XDECREF(r);
 }
 
 __attribute__((export_name("proxy_abi_version_0_2_1")))

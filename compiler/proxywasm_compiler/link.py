@@ -23,10 +23,9 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import wasmtime
-
 from .freeze import FrozenModule, frozen_c_source
 from .toolchain import Toolchain
+from .wasmbin import parse_module
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RUNTIME_C = PACKAGE_DIR / "runtime.c"
@@ -51,7 +50,7 @@ class LinkError(RuntimeError):
 
 
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
         raise LinkError(f"{what} failed (exit {proc.returncode}):\n  {shlex.join(cmd)}\n"
                         f"{(proc.stdout + proc.stderr).strip()[-6000:]}")
@@ -93,14 +92,13 @@ def link(tc: Toolchain, objects: Sequence[Path], out: Path, **kw: object) -> Pat
     return out
 
 
-def module_imports(wasm: Path | bytes) -> list[tuple[str, str]]:
-    engine = wasmtime.Engine()
-    mod = (wasmtime.Module(engine, wasm) if isinstance(wasm, bytes)
-           else wasmtime.Module.from_file(engine, str(wasm)))
-    return [(i.module, i.name or "") for i in mod.imports]
+def module_imports(wasm: Path | bytes | bytearray) -> list[tuple[str, str]]:
+    """(module, name) of every import, read without compiling the module."""
+    data = bytes(wasm) if isinstance(wasm, (bytes, bytearray)) else Path(wasm).read_bytes()
+    return [(i.module, i.name) for i in parse_module(data).imports]
 
 
-def check_imports(wasm: Path | bytes) -> list[tuple[str, str]]:
+def check_imports(wasm: Path | bytes | bytearray) -> list[tuple[str, str]]:
     """Raise LinkError unless every import is env.* or a WASI function Envoy provides."""
     imports = module_imports(wasm)
     bad = [f"{m}.{n}" for m, n in imports

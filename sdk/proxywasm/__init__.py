@@ -110,7 +110,7 @@ def root_context(cls: _R) -> _R:
 
 def __getattr__(name: str) -> Any:
     if name == "ProxyLogHandler":  # imports `logging` only when asked for
-        from . import log as _log
+        from .log import ProxyLogHandler
 
-        return _log.ProxyLogHandler
+        return ProxyLogHandler
     raise AttributeError(f"module 'proxywasm' has no attribute {name!r}")

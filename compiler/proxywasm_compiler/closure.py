@@ -1,0 +1,257 @@
+"""The import closure of a filter: every Python module it needs inside the module.
+
+Imports are read from source with :mod:`ast` (never by importing user code on
+the host). A name is looked up, in order, among: modules built into the wasm
+libpython, the filter's own folder, the ``proxywasm`` SDK (without
+``proxywasm.testing``), the CPython 3.11 stdlib of the toolchain, and pure-Python
+packages of the active environment. Module-level imports are required: one
+that cannot be frozen (a C extension, a missing module) fails the build with
+the module's name and who imports it. Imports inside functions, ``try`` blocks
+catching ImportError or ``if TYPE_CHECKING`` are optional: frozen when found,
+skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ClosureError", "Closure", "SourceModule", "resolve_closure"]
+
+SDK_DIR = Path(__file__).resolve().parents[2] / "sdk" / "proxywasm"
+#: Never frozen: the native test harness and the SDK's native host stand-in.
+EXCLUDED = ("proxywasm.testing", "proxywasm._nullhost")
+#: Modules libpython keeps frozen itself or that have no use inside Envoy.
+SKIPPED = frozenset({"__main__", "_frozen_importlib", "_frozen_importlib_external", "_proxywasm", "_pw_boot"})
+
+
+class ClosureError(RuntimeError):
+    """A module cannot be frozen; the message names it and its importer."""
+
+
+@dataclass(frozen=True)
+class SourceModule:
+    """One module to freeze."""
+
+    name: str
+    path: Path
+    is_package: bool
+    origin: str  # "filter", "sdk", "stdlib", "site-packages"
+
+
+@dataclass
+class Closure:
+    """The modules found, in discovery order, and the optional ones skipped."""
+
+    modules: dict[str, SourceModule] = field(default_factory=dict)
+    builtins_used: set[str] = field(default_factory=set)
+    skipped_optional: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Import:
+    name: str
+    optional: bool
+    line: int
+    fromlist: tuple[str, ...] = ()
+
+
+def _is_import_error_handler(handler: ast.ExceptHandler) -> bool:
+    names: list[str] = []
+    t = handler.type
+    if t is None:
+        return True
+    for node in t.elts if isinstance(t, ast.Tuple) else [t]:
+        if isinstance(node, ast.Name):
+            names.append(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.append(node.attr)
+    return any(n in ("ImportError", "ModuleNotFoundError", "Exception", "BaseException") for n in names)
+
+
+def _imports(tree: ast.Module, package: str | None) -> list[_Import]:
+    """Imports of a module, each marked optional when it may legitimately fail."""
+    out: list[_Import] = []
+
+    def resolve(module: str | None, level: int) -> str | None:
+        if level == 0:
+            return module
+        if package is None:
+            return None
+        parts = package.split(".")
+        if level - 1 > len(parts) - 1 and level > 1:
+            return None
+        base = parts[: len(parts) - (level - 1)] if level > 1 else parts
+        return ".".join(base + ([module] if module else []))
+
+    def visit(node: ast.AST, optional: bool) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                out.append(_Import(alias.name, optional, node.lineno))
+            return
+        if isinstance(node, ast.ImportFrom):
+            target = resolve(node.module, node.level)
+            if target:
+                out.append(_Import(target, optional, node.lineno, tuple(a.name for a in node.names)))
+            return
+        if isinstance(node, ast.Try):
+            guarded = any(_is_import_error_handler(h) for h in node.handlers)
+            for child in node.body:
+                visit(child, optional or guarded)
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(child, optional)
+            return
+        if isinstance(node, ast.If):
+            test = node.test
+            is_tc = (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+                isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+            )
+            if is_tc:
+                for child in node.orelse:
+                    visit(child, optional)
+                return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for child in ast.iter_child_nodes(node):
+                visit(child, True)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, optional)
+
+    for stmt in tree.body:
+        visit(stmt, False)
+    return out
+
+
+def _host_stdlib_dirs() -> list[Path]:
+    paths = sysconfig.get_paths()
+    return [Path(paths[k]).resolve() for k in ("stdlib", "platstdlib") if k in paths]
+
+
+class _Finder:
+    def __init__(self, filter_dir: Path, stdlib_dir: Path, builtins: frozenset[str]) -> None:
+        self.filter_dir = filter_dir
+        self.stdlib_dir = stdlib_dir
+        self.builtins = builtins
+        host_std = _host_stdlib_dirs()
+        self.site_paths = [
+            Path(p)
+            for p in sys.path
+            if p
+            and Path(p).is_dir()
+            and Path(p).resolve() not in host_std
+            and not any(Path(p).resolve().is_relative_to(h) and "site-packages" not in p for h in host_std)
+        ]
+
+    @staticmethod
+    def _in(root: Path, name: str) -> tuple[Path, bool] | None:
+        base = root.joinpath(*name.split("."))
+        if (base / "__init__.py").is_file():
+            return base / "__init__.py", True
+        if base.with_suffix(".py").is_file():
+            return base.with_suffix(".py"), False
+        return None
+
+    def find(self, name: str) -> SourceModule | str | None:
+        """A SourceModule; "builtin"; an error string for a C extension; None if missing."""
+        top = name.split(".")[0]
+        if name in self.builtins:
+            return "builtin"
+        if top == "proxywasm":
+            if name.startswith(EXCLUDED):
+                return None
+            found = self._in(SDK_DIR.parent, name)
+            return SourceModule(name, found[0], found[1], "sdk") if found else None
+        found = self._in(self.filter_dir, name)
+        if found:
+            return SourceModule(name, found[0], found[1], "filter")
+        found = self._in(self.stdlib_dir, name)
+        if found:
+            return SourceModule(name, found[0], found[1], "stdlib")
+        if top in sys.stdlib_module_names:
+            return None  # a stdlib module the wasm CPython does not have (e.g. _socket)
+        for root in self.site_paths:
+            found = self._in(root, name)
+            if found:
+                return SourceModule(name, found[0], found[1], "site-packages")
+            base = root.joinpath(*name.split("."))
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                if base.with_name(base.name + suffix).is_file() or (base / f"__init__{suffix}").is_file():
+                    return f"{name} is a C extension ({base.with_name(base.name + suffix).name}); only pure-Python modules can be frozen"
+            if base.is_dir() and any(p.suffix in (".so", ".pyd") for p in base.iterdir()):
+                return f"{name} ({base}) is a package of C extensions; only pure-Python modules can be frozen"
+        return None
+
+
+def resolve_closure(
+    filter_path: Path, stdlib_dir: Path, builtins: frozenset[str], extra: tuple[str, ...] = ()
+) -> tuple[str, Closure]:
+    """Walk the imports of ``filter_path``; returns (the filter's module name, the closure)."""
+    filter_path = filter_path.resolve()
+    if not filter_path.is_file():
+        raise ClosureError(f"no such filter file: {filter_path}")
+    if filter_path.suffix != ".py":
+        raise ClosureError(f"{filter_path} is not a .py file")
+    modname = filter_path.stem
+    if not modname.isidentifier():
+        raise ClosureError(f"{filter_path.name}: the file name must be a valid Python module name")
+    finder = _Finder(filter_path.parent, stdlib_dir, builtins)
+    closure = Closure()
+    root = SourceModule(modname, filter_path, False, "filter")
+    queue: list[tuple[SourceModule, str]] = [(root, "")]
+    closure.modules[modname] = root
+    for name in extra:
+        queue.append((_require(finder, closure, name, f"the build ({name})"), ""))
+
+    while queue:
+        mod, _ = queue.pop(0)
+        source = mod.path.read_bytes()
+        try:
+            tree = ast.parse(source, filename=str(mod.path))
+        except SyntaxError as exc:
+            raise ClosureError(f"{exc.filename}:{exc.lineno}:{exc.offset or 0}: syntax error: {exc.msg}") from None
+        package = mod.name if mod.is_package else mod.name.rpartition(".")[0] or None
+        # a submodule needs its parent packages
+        parents = mod.name.split(".")[:-1]
+        wanted: list[_Import] = [_Import(".".join(parents[: i + 1]), False, 0) for i in range(len(parents))]
+        wanted += _imports(tree, package)
+        for imp in wanted:
+            names = [imp.name] + [f"{imp.name}.{n}" for n in imp.fromlist if n != "*"]
+            parts = imp.name.split(".")
+            names = [".".join(parts[: i + 1]) for i in range(len(parts) - 1)] + names
+            for i, name in enumerate(names):
+                if name in closure.modules or name in closure.builtins_used or name in SKIPPED:
+                    continue
+                if name.startswith(EXCLUDED):
+                    continue
+                found = finder.find(name)
+                is_fromlist_member = i >= len(parts)  # `from pkg import name` may be an attribute
+                if found == "builtin":
+                    closure.builtins_used.add(name)
+                    continue
+                if isinstance(found, SourceModule):
+                    closure.modules[name] = found
+                    queue.append((found, mod.name))
+                    continue
+                if is_fromlist_member:
+                    continue
+                where = f"{mod.path}:{imp.line}" if imp.line else str(mod.path)
+                # The stdlib guards its platform-specific imports itself (nt, _winapi...).
+                if imp.optional or mod.origin == "stdlib":
+                    closure.skipped_optional[name] = where
+                    continue
+                reason = found if isinstance(found, str) else f"no module named {name!r} (not in the filter's folder, the CPython 3.11 stdlib for wasm, or the active environment)"
+                raise ClosureError(f"cannot freeze {name!r}, imported by {mod.name} ({where}): {reason}")
+    return modname, closure
+
+
+def _require(finder: _Finder, closure: Closure, name: str, who: str) -> SourceModule:
+    found = finder.find(name)
+    if not isinstance(found, SourceModule):
+        raise ClosureError(f"cannot freeze {name!r}, needed by {who}")
+    closure.modules[name] = found
+    return found
+
