@@ -1,0 +1,150 @@
+"""pytest plugin of proxy-wasm-python: the ``proxywasm_host`` fixture.
+
+Installed with the package (entry point ``pytest11: proxywasm``), so every
+test session of every user loads this module: it imports nothing but pytest
+at load time. The emulator (and, for compiled modules, wasmtime) is imported
+only when a test asks for a host.
+
+>>> def test_adds_header(proxywasm_host):                     # doctest: +SKIP
+...     host = proxywasm_host(Root, plugin_configuration={"value": "hi"})
+...     ctx = host.initialize_http_context()
+...     host.call_on_response_headers(ctx, [(":status", "200")])
+...     assert ("x-hello", "hi") in host.get_current_response_headers(ctx)
+
+``proxywasm_host(wasm="filter.wasm", ...)`` runs a compiled module instead
+(:meth:`HostEmulator.from_wasm`), with the same test code afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from ..dispatcher import RootFactory
+    from .emulator import HostEmulator
+
+__all__ = ["HostFactory", "proxywasm_host"]
+
+
+def _error_logs(host: HostEmulator) -> str:
+    from ..types import LogLevel
+
+    entries = [
+        f"[{level.name}] {message}"
+        for level, message in host.get_all_logs()
+        if level >= LogLevel.ERROR
+    ]
+    if not entries:
+        return "no ERROR or CRITICAL log entries"
+    return "ERROR / CRITICAL log entries:\n" + "\n".join(entries)
+
+
+class HostFactory:
+    """Makes started :class:`~proxywasm.testing.HostEmulator` instances for one test.
+
+    The ``proxywasm_host`` fixture is an instance; every host it made is
+    cleaned up when the test ends.
+    """
+
+    def __init__(self) -> None:
+        #: Every host this factory made, in order.
+        self.hosts: list[HostEmulator] = []
+
+    def __call__(
+        self,
+        root: RootFactory | None = None,
+        *,
+        wasm: str | PathLike[str] | None = None,
+        plugin_configuration: Any = None,
+        start: bool = True,
+        **kwargs: Any,
+    ) -> HostEmulator:
+        """A host running ``root`` natively, or the compiled module ``wasm``.
+
+        ``root`` is a ``RootContext`` subclass or factory (``None``: what the
+        filter registered with ``proxywasm.set_root_context``). ``wasm`` is the
+        path of a compiled module, run under wasmtime; it excludes ``root``.
+        ``plugin_configuration`` and ``**kwargs`` go to the emulator
+        (``vm_configuration=``, ``root_id=``, ``properties=``, ...).
+
+        With ``start`` (the default) ``start_vm()`` and ``start_plugin()``
+        have run and returned ``True``; if either returns ``False`` the test
+        fails with the error logs of the filter.
+        """
+        from .emulator import HostEmulator
+
+        if wasm is not None:
+            if root is not None:
+                raise TypeError("proxywasm_host: pass either a root context or wasm=, not both")
+            host = HostEmulator.from_wasm(
+                str(wasm), plugin_configuration=plugin_configuration, **kwargs
+            )
+        else:
+            host = HostEmulator(root, plugin_configuration=plugin_configuration, **kwargs)
+        self.hosts.append(host)
+        if start:
+            what = f"compiled module {str(wasm)!r}" if wasm is not None else _describe(root)
+            if not host.start_vm():
+                pytest.fail(
+                    f"proxywasm_host: start_vm() returned False for {what} "
+                    f"(on_vm_start returned False, or the root context failed to start)\n"
+                    + _error_logs(host),
+                    pytrace=False,
+                )
+            if not host.start_plugin():
+                pytest.fail(
+                    f"proxywasm_host: start_plugin() returned False for {what} "
+                    f"(on_configure returned False for plugin_configuration={plugin_configuration!r})\n"
+                    + _error_logs(host),
+                    pytrace=False,
+                )
+        return host
+
+    def cleanup(self) -> None:
+        """Release every host: close wasm instances, detach the native host state."""
+        from .. import _nullhost, _state
+
+        errors: list[BaseException] = []
+        for host in reversed(self.hosts):
+            vm = getattr(host, "_vm", None)
+            for closer in (getattr(host, "close", None), getattr(vm, "close", None)):
+                if callable(closer):
+                    try:
+                        closer()
+                    except Exception as exc:  # noqa: BLE001 -- keep cleaning the others
+                        errors.append(exc)
+            if _nullhost.active is host:
+                _nullhost.active = None
+            if vm is not None and _state.vm is vm:
+                _state.vm = None
+        self.hosts.clear()
+        if errors:
+            raise errors[0]
+
+
+def _describe(root: object) -> str:
+    if root is None:
+        return "the registered root context"
+    name = getattr(root, "__qualname__", None)
+    return str(name) if name else repr(root)
+
+
+@pytest.fixture
+def proxywasm_host() -> Iterator[HostFactory]:
+    """Factory of started host emulators: ``host = proxywasm_host(Root, plugin_configuration=...)``.
+
+    Returns a :class:`~proxywasm.testing.HostEmulator` on which ``start_vm()``
+    and ``start_plugin()`` already returned ``True``; ``wasm="filter.wasm"``
+    runs a compiled module under wasmtime instead. Every host made is cleaned
+    up at teardown.
+    """
+    factory = HostFactory()
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
