@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from .closure import ClosureError, resolve_closure
+from .inittab import render_inittab
 
 __all__ = ["BuildError", "BuildResult", "build_filter"]
 
@@ -164,6 +165,10 @@ def build_filter(
             work = Path(td)
             glue_c = work / "pw_glue.c"
             glue_c.write_text(glue.render_glue())
+            inittab_c = work / "pw_inittab.c"
+            config_c = tc.stdlib_dir / "config-3.11-wasm32-wasi" / "config.c"
+            inittab_src, kept = render_inittab(config_c, closure.builtins_used)
+            inittab_c.write_text(inittab_src)
             linked = work / "linked.wasm"
             seed = hash_seed if hash_seed is not None else secrets.randbelow(2**32)
             link.build_module(
@@ -171,7 +176,7 @@ def build_filter(
                 linked,
                 modules=frozen,
                 init_imports=(),
-                extra_sources=[glue_c],
+                extra_sources=[glue_c, inittab_c],
                 exports=(),
                 defines={"PW_HASH_SEED": str(seed)},
                 workdir=work / "obj",

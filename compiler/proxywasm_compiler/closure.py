@@ -8,7 +8,9 @@ packages of the active environment. Module-level imports are required: one
 that cannot be frozen (a C extension, a missing module) fails the build with
 the module's name and who imports it. Imports inside functions, ``try`` blocks
 catching ImportError or ``if TYPE_CHECKING`` are optional: frozen when found,
-skipped otherwise.
+skipped otherwise. In the stdlib and the SDK, optional imports are not
+followed at all (they are lazy on purpose: following them would freeze most of
+the stdlib); a filter that needs such a module imports it itself.
 """
 
 from __future__ import annotations
@@ -217,7 +219,16 @@ def resolve_closure(
         # a submodule needs its parent packages
         parents = mod.name.split(".")[:-1]
         wanted: list[_Import] = [_Import(".".join(parents[: i + 1]), False, 0) for i in range(len(parents))]
-        wanted += _imports(tree, package)
+        found_imports = _imports(tree, package)
+        if mod.origin in ("stdlib", "sdk"):
+            # Their lazy imports (inside functions, or guarded) serve features a
+            # filter rarely reaches; following them freezes most of the stdlib.
+            # Guarded C accelerators (`try: from _json import ...`) are kept.
+            for imp in found_imports:
+                if imp.optional and imp.name in builtins:
+                    closure.builtins_used.add(imp.name)
+            found_imports = [i for i in found_imports if not i.optional]
+        wanted += found_imports
         for imp in wanted:
             names = [imp.name] + [f"{imp.name}.{n}" for n in imp.fromlist if n != "*"]
             parts = imp.name.split(".")

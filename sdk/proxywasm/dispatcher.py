@@ -13,6 +13,7 @@ a 500 local reply; ``fail_open = True``: the stream continues). The VM lives on.
 from __future__ import annotations
 
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Union
 
@@ -94,8 +95,6 @@ class Dispatcher:
     def _report(self, where: str, context_id: int, exc: BaseException) -> None:
         if type(exc).__name__ == "BdbQuit":  # quitting pdb natively must not be swallowed
             raise exc
-        import traceback
-
         text = "".join(traceback.format_exception(exc)).rstrip()
         message = f"python exception in {where} (context {context_id}):\n{text}"
         try:
