@@ -13,6 +13,7 @@ Stages (each a module of this package, so another backend can replace any):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -147,13 +148,20 @@ def build_filter(
         p.stage("imports", f"resolving the import closure of {source.name}")
         modname, closure = resolve_closure(source, tc.stdlib_dir, builtins, extra=("proxywasm.dispatcher", "proxywasm.log"))
         sources = [
-            freeze.ModuleSource(m.name, m.path.read_bytes(), m.is_package, filename=str(m.path) if m.origin == "filter" else None)
+            freeze.ModuleSource(
+                m.name,
+                m.path.read_bytes(),
+                m.is_package,
+                filename=str(m.path) if m.origin == "filter" else None,
+                strip_docstrings=m.origin != "filter",
+            )
             for m in closure.modules.values()
         ]
         have = {s.name for s in sources}
         for name in STARTUP_MODULES:
             if name not in have:
-                sources.append(freeze.stdlib_source(tc, name))
+                std = freeze.stdlib_source(tc, name)
+                sources.append(dataclasses.replace(std, strip_docstrings=True))
         boot = _BOOT.format(module=modname, path=source.name)
         sources.append(freeze.ModuleSource("_pw_boot", boot.encode()))
 

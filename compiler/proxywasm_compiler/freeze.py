@@ -44,6 +44,7 @@ class ModuleSource:
     source: bytes  # Python source
     is_package: bool = False
     filename: str | None = None  # co_filename; default "<frozen NAME>" as CPython's own
+    strip_docstrings: bool = False  # smaller snapshot; __doc__ becomes None
 
     @property
     def co_filename(self) -> str:
@@ -120,12 +121,27 @@ def _wasmtime_version() -> str:
 
 
 _DRIVER = r"""
-import json, marshal, sys
+import ast, json, marshal, sys
 job = json.load(open("/job/request.json"))
+
+def strip(tree):
+    # Drop docstrings (a body's first string constant); keep line numbers.
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            if len(body) > 1:
+                del body[0]
+            else:
+                body[0] = ast.copy_location(ast.Pass(), body[0])
+    return tree
+
 for i, m in enumerate(job["modules"]):
     with open("/job/src/%d.py" % i, "rb") as f:
         src = f.read()
     try:
+        if m.get("strip"):
+            src = strip(ast.parse(src, m["filename"]))
         code = compile(src, m["filename"], "exec", dont_inherit=True, optimize=job["optimize"])
     except SyntaxError as e:
         with open("/job/error.json", "w") as f:
@@ -186,7 +202,7 @@ def compile_modules(tc: Toolchain, sources: Iterable[ModuleSource], *, optimize:
             (job / "src" / f"{i}.py").write_bytes(s.source)
         (job / "request.json").write_text(json.dumps({
             "optimize": optimize,
-            "modules": [{"name": s.name, "filename": s.co_filename} for s in sources],
+            "modules": [{"name": s.name, "filename": s.co_filename, "strip": s.strip_docstrings} for s in sources],
         }))
         (job / "driver.py").write_text(_DRIVER)
         code, output = run_python_wasm(tc, ["-S", "-B", "-s", "/job/driver.py"], {"/job": job})
@@ -233,9 +249,9 @@ def frozen_c_source(modules: Sequence[FrozenModule], init_imports: Sequence[str]
         while ident in idents.values():
             ident += "_"
         idents[m.name] = ident
-        parts.append(f"static const unsigned char {ident}[{len(m.code)}] =\n{_c_bytes(m.code)};")
+        parts.append(f"static unsigned char {ident}[{len(m.code)}] =\n{_c_bytes(m.code)};")
     parts.append("")
-    parts.append("const struct _frozen _pw_frozen_modules[] = {")
+    parts.append("struct _frozen _pw_frozen_modules[] = {")
     for m in modules:
         parts.append(f"    {{{_c_string(m.name)}, {idents[m.name]}, (int)sizeof({idents[m.name]}), "
                      f"{1 if m.is_package else 0}, NULL}},")

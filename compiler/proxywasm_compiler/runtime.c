@@ -23,7 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-extern const struct _frozen _pw_frozen_modules[];
+/* Writable: pw_init zeroes the code of modules it imported (see below). */
+extern struct _frozen _pw_frozen_modules[];
 extern const char *const _pw_init_imports[];
 
 int pw_runtime_post_init(void) __attribute__((weak));
@@ -44,6 +45,20 @@ static int pw_status_failed(PyStatus st, const char *what) {
     if (st.func) pw_write_err("  in ", st.func);
     if (st.err_msg) pw_write_err("  ", st.err_msg);
     return 1;
+}
+
+/* After start-up (at snapshot time) every module imported so far lives on the
+   heap: its marshalled code in the frozen table is dead weight in the
+   snapshot. Zero it (zero runs cost nothing in the data segments) and mark the
+   entry excluded so a later re-import fails cleanly instead of reading zeros. */
+static void pw_drop_imported_frozen(void) {
+    PyObject *modules = PyImport_GetModuleDict();
+    for (struct _frozen *p = _pw_frozen_modules; p->name != NULL; p++) {
+        if (p->code == NULL || PyDict_GetItemString(modules, p->name) == NULL) continue;
+        memset((void *)p->code, 0, (size_t)(p->size < 0 ? -p->size : p->size));
+        p->code = NULL;
+        p->size = 0;
+    }
 }
 
 /* Is the interpreter running (pw_init succeeded)? */
@@ -102,6 +117,7 @@ __attribute__((export_name("pw_init"))) int32_t pw_init(void) {
         if (PyErr_Occurred()) PyErr_Print();
         return 4;
     }
+    pw_drop_imported_frozen();
     pw_started = 1;
     return 0;
 }
