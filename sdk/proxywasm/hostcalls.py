@@ -140,7 +140,7 @@ def get_buffer_bytes(buffer: BufferType | int, start: int = 0, size: int | None 
     if status in (_NOT_FOUND, _EMPTY):
         return None
     _check("proxy_get_buffer_bytes", status, BufferType(buffer).name)
-    return data
+    return data or None  # the host hands back no bytes (a null pointer) for an empty range
 
 
 def get_buffer_status(buffer: BufferType | int) -> tuple[int, int] | None:

@@ -43,7 +43,9 @@ class Counter(_Metric):
         """Add ``delta`` (>= 0)."""
         if delta < 0:
             raise ValueError(f"counter {self.name!r} cannot decrease (delta {delta})")
-        hc.increment_metric(self._metric_id(), delta)
+        metric_id = self._metric_id()
+        if delta:  # Envoy refuses an offset of 0 (BAD_ARGUMENT): adding nothing is a no-op
+            hc.increment_metric(metric_id, delta)
 
     def get(self) -> int:
         """Current value."""

@@ -36,6 +36,7 @@ SERIALIZATION_FAILURE = int(Status.SERIALIZATION_FAILURE)
 EMPTY = int(Status.EMPTY)
 CAS_MISMATCH = int(Status.CAS_MISMATCH)
 INTERNAL_FAILURE = int(Status.INTERNAL_FAILURE)
+UNIMPLEMENTED = int(Status.UNIMPLEMENTED)
 
 #: A foreign function a test registers: arguments in, result out.
 ForeignFunction = Callable[[bytes], bytes | None]
@@ -105,7 +106,10 @@ class AbiHost:
         self.properties: dict[tuple[str, ...], bytes] = {}
         for path, value in (properties or {}).items():
             self.properties[tuple(path.split("."))] = encode_property(value)
-        self.done_contexts: list[int] = []
+        #: Root contexts whose ``on_done`` returned False at shutdown, waiting for ``proxy_done``.
+        self.pending_done: list[int] = []
+        #: Root contexts that called ``proxy_done``: deleted once the running callback returns.
+        self.pending_delete: list[int] = []
         # What the running callback may see.
         self.effective_context_id = 0
         self.callback = ""
@@ -137,10 +141,13 @@ class AbiHost:
     # -- context lifecycle ------------------------------------------------------------
 
     def proxy_done(self) -> int:
+        # As proxy-wasm-cpp-host: only a root context that returned False from
+        # on_done at shutdown may finish later; anything else is NOT_FOUND.
         ctx = self.effective_context_id
-        if ctx in self.done_contexts:
+        if ctx not in self.pending_done:
             return NOT_FOUND
-        self.done_contexts.append(ctx)
+        self.pending_done.remove(ctx)
+        self.pending_delete.append(ctx)
         return OK
 
     def proxy_set_effective_context(self, context_id: int) -> int:
@@ -175,18 +182,28 @@ class AbiHost:
     def _buffer(self, buffer_id: int) -> bytearray | bytes | None:
         """The buffer visible now, or None (NOT_FOUND) if this callback has none."""
         cb = self.callback
+        # A body is visible in its own callback and, while the filter holds it
+        # paused (Envoy's buffering_*_body_), from any callback of the stream.
         if buffer_id == BufferType.HTTP_REQUEST_BODY:
             s = self._http()
-            return s.request_body if s is not None and cb == "proxy_on_request_body" else None
+            if s is None or not (cb == "proxy_on_request_body" or s.request_body_paused):
+                return None
+            return s.request_body
         if buffer_id == BufferType.HTTP_RESPONSE_BODY:
             s = self._http()
-            return s.response_body if s is not None and cb == "proxy_on_response_body" else None
+            if s is None or not (cb == "proxy_on_response_body" or s.response_body_paused):
+                return None
+            return s.response_body
         if buffer_id == BufferType.DOWNSTREAM_DATA:
             c = self._tcp()
-            return c.downstream_data if c is not None and cb == "proxy_on_downstream_data" else None
+            if c is None or not (cb == "proxy_on_downstream_data" or c.downstream_paused):
+                return None
+            return c.downstream_data
         if buffer_id == BufferType.UPSTREAM_DATA:
             c = self._tcp()
-            return c.upstream_data if c is not None and cb == "proxy_on_upstream_data" else None
+            if c is None or not (cb == "proxy_on_upstream_data" or c.upstream_paused):
+                return None
+            return c.upstream_data
         if buffer_id == BufferType.HTTP_CALL_RESPONSE_BODY:
             return self.call_response[1] if self.call_response is not None else None
         if buffer_id == BufferType.GRPC_CALL_MESSAGE:
@@ -207,8 +224,7 @@ class AbiHost:
         buf = self._buffer(buffer_id)
         if buf is None:
             return NOT_FOUND, b""
-        if start > len(buf):
-            return BAD_ARGUMENT, b""
+        # proxy-wasm-cpp-host clamps: reading at or past the end returns no bytes.
         return OK, bytes(buf[start : start + max_size])
 
     def proxy_get_buffer_status(self, buffer_id: int) -> tuple[int, int, int]:
@@ -351,12 +367,14 @@ class AbiHost:
         c = self._tcp()
         if stream_type == StreamType.HTTP_REQUEST and s is not None:
             s.request_action = s.action = Action.CONTINUE
+            s.request_headers_paused = False  # held body / trailers are delivered after the callback
             if s.request_body_paused:
                 s.forwarded_request_body += s.request_body
                 s.request_body_paused = False
             return OK
         if stream_type == StreamType.HTTP_RESPONSE and s is not None:
             s.response_action = s.action = Action.CONTINUE
+            s.response_headers_paused = False
             if s.response_body_paused:
                 s.forwarded_response_body += s.response_body
                 s.response_body_paused = False
@@ -368,11 +386,7 @@ class AbiHost:
                 c.downstream_paused = False
             return OK
         if stream_type == StreamType.UPSTREAM and c is not None:
-            c.action = Action.CONTINUE
-            if c.upstream_paused:
-                c.forwarded_upstream += c.upstream_data
-                c.upstream_paused = False
-            return OK
+            return UNIMPLEMENTED  # Envoy cannot resume the upstream direction
         return BAD_ARGUMENT if stream_type not in StreamType._value2member_map_ else NOT_FOUND
 
     def proxy_close_stream(self, stream_type: int) -> int:
@@ -591,6 +605,8 @@ class AbiHost:
             return NOT_FOUND
         if m.metric_type == MetricType.HISTOGRAM:
             m.samples.append(value)
+        elif m.metric_type == MetricType.COUNTER:
+            m.value += value  # Envoy: recording on a counter adds
         else:
             m.value = value
         return OK
@@ -601,8 +617,8 @@ class AbiHost:
             return NOT_FOUND
         if m.metric_type == MetricType.HISTOGRAM:
             return BAD_ARGUMENT
-        if m.metric_type == MetricType.COUNTER and delta < 0:
-            return BAD_ARGUMENT
+        if m.metric_type == MetricType.COUNTER and delta <= 0:
+            return BAD_ARGUMENT  # Envoy refuses a counter offset that is not positive
         m.value += delta
         return OK
 

@@ -148,6 +148,11 @@ class HostEmulator(AbiHost):
                 if stream.pending_local_response is not None:
                     self._send_local_reply(stream)
                     progressed = True
+                elif self._release_held(stream):
+                    progressed = True
+            if self.pending_delete:
+                self._delete_root(self.pending_delete.pop(0))
+                progressed = True
             if self.pending_queue_ready:
                 owner, queue_id = self.pending_queue_ready.pop(0)
                 self._invoke("proxy_on_queue_ready", owner, queue_id)
@@ -156,12 +161,38 @@ class HostEmulator(AbiHost):
                 return
         raise RuntimeError("the filter keeps waking itself up (1000 rounds of local replies / queue events)")
 
+    def _release_held(self, stream: HttpStream) -> bool:
+        """Deliver body / trailers that waited while a headers callback held the stream paused."""
+        if not stream.request_headers_paused and (
+            stream.held_request_body is not None or stream.held_request_trailers is not None
+        ):
+            body, trailers = stream.held_request_body, stream.held_request_trailers
+            stream.held_request_body = stream.held_request_trailers = None
+            if body is not None:
+                self.call_on_request_body(stream.context_id, bytes(body), stream.held_request_end)
+            if trailers is not None:
+                self.call_on_request_trailers(stream.context_id, trailers)
+            return True
+        if not stream.response_headers_paused and (
+            stream.held_response_body is not None or stream.held_response_trailers is not None
+        ):
+            body, trailers = stream.held_response_body, stream.held_response_trailers
+            stream.held_response_body = stream.held_response_trailers = None
+            if body is not None:
+                self.call_on_response_body(stream.context_id, bytes(body), stream.held_response_end)
+            if trailers is not None:
+                self.call_on_response_trailers(stream.context_id, trailers)
+            return True
+        return False
+
     def _send_local_reply(self, stream: HttpStream) -> None:
         reply = stream.pending_local_response
         assert reply is not None
         stream.pending_local_response = None
         stream.local_response = reply
         stream.request_ended = True
+        stream.held_request_body = stream.held_request_trailers = None
+        stream.held_response_body = stream.held_response_trailers = None
         in_response = stream.response_headers is not None
         headers: Pairs = [(b":status", str(reply.status_code).encode())]
         headers += [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in reply.headers]
@@ -267,12 +298,18 @@ class HostEmulator(AbiHost):
         stream.request_headers[:] = _pairs(headers)
         action = self._http_callback(stream, "proxy_on_request_headers", len(stream.request_headers), int(end_of_stream))
         stream.request_action = action
+        stream.request_headers_paused = action == Action.PAUSE and not stream.request_ended
         return action
 
     def call_on_request_body(self, context_id: int, body: bytes | str, end_of_stream: bool = False) -> Action:
         """Deliver a request body chunk. After a PAUSE the filter sees everything buffered."""
         stream = self._stream(context_id)
         if stream.request_ended:
+            return stream.action
+        if stream.request_headers_paused:  # waits in the host until the filter resumes
+            held = stream.held_request_body if stream.held_request_body is not None else bytearray()
+            held += _b(body)
+            stream.held_request_body, stream.held_request_end = held, end_of_stream
             return stream.action
         if stream.request_body_paused:
             stream.request_body += _b(body)
@@ -292,6 +329,9 @@ class HostEmulator(AbiHost):
         stream = self._stream(context_id)
         if stream.request_ended:
             return stream.action
+        if stream.request_headers_paused:
+            stream.held_request_trailers = _pairs(trailers)
+            return stream.action
         stream.request_trailers = _pairs(trailers)
         action = self._http_callback(stream, "proxy_on_request_trailers", len(stream.request_trailers))
         stream.request_action = action
@@ -305,6 +345,7 @@ class HostEmulator(AbiHost):
         stream.response_headers = _pairs(headers)
         action = self._http_callback(stream, "proxy_on_response_headers", len(stream.response_headers), int(end_of_stream))
         stream.response_action = action
+        stream.response_headers_paused = action == Action.PAUSE and stream.local_response is None and not stream.reset
         return action
 
     def call_on_response_body(self, context_id: int, body: bytes | str, end_of_stream: bool = False) -> Action:
@@ -314,6 +355,11 @@ class HostEmulator(AbiHost):
             return stream.action
         if stream.response_headers is None:
             stream.response_headers = []
+        if stream.response_headers_paused:
+            held = stream.held_response_body if stream.held_response_body is not None else bytearray()
+            held += _b(body)
+            stream.held_response_body, stream.held_response_end = held, end_of_stream
+            return stream.action
         if stream.response_body_paused:
             stream.response_body += _b(body)
         else:
@@ -332,6 +378,9 @@ class HostEmulator(AbiHost):
         stream = self._stream(context_id)
         if stream.local_response is not None or stream.reset:
             return stream.action
+        if stream.response_headers_paused:
+            stream.held_response_trailers = _pairs(trailers)
+            return stream.action
         stream.response_trailers = _pairs(trailers)
         action = self._http_callback(stream, "proxy_on_response_trailers", len(stream.response_trailers))
         stream.response_action = action
@@ -344,11 +393,39 @@ class HostEmulator(AbiHost):
         stream.done = True
 
     def _finish(self, context_id: int) -> None:
-        finished = bool(self._invoke("proxy_on_done", context_id))
-        if not finished and context_id not in self.done_contexts:
-            return  # the filter will call done() later
+        # Envoy ignores what a stream context's on_done returns (only root
+        # contexts may delay their end, see shutdown()).
+        self._invoke("proxy_on_done", context_id)
         self._invoke("proxy_on_log", context_id)
         self._invoke("proxy_on_delete", context_id)
+        # The context is gone: Envoy cancels the calls it still had in flight.
+        for table in (self.http_calls, self.grpc_calls):
+            for token in [t for t, call in table.items() if call.context_id == context_id]:
+                del table[token]
+
+    def shutdown(self) -> None:
+        """Stop the VM, as Envoy does on a drain or a configuration change.
+
+        Each root context gets ``on_done``; if it returns True, ``on_delete``
+        follows; if False, ``on_delete`` waits until it calls ``done()``.
+        """
+        for root in list(self.root_contexts):
+            if root in self.pending_done or root in self.pending_delete:
+                continue
+            if self._invoke("proxy_on_done", root):
+                self._delete_root(root)
+            else:
+                self.pending_done.append(root)
+
+    def _delete_root(self, root_context_id: int) -> None:
+        self.tick_periods.pop(root_context_id, None)
+        self._invoke("proxy_on_delete", root_context_id)
+        if root_context_id in self.root_contexts:
+            self.root_contexts.remove(root_context_id)
+
+    def is_root_context_alive(self, root_context_id: int | None = None) -> bool:
+        """Whether a root context (default: the first plugin's) has not been deleted yet."""
+        return (root_context_id or self._root_context_id) in self.root_contexts
 
     def get_http_stream(self, context_id: int) -> HttpStream:
         """The raw host-side record of a stream (headers as bytes, flags)."""

@@ -62,6 +62,16 @@ class HttpStream:
     action: Action = Action.CONTINUE
     request_body_paused: bool = False
     response_body_paused: bool = False
+    #: PAUSE from a headers callback stops that whole direction (proxy-wasm-cpp-host turns it
+    #: into StopAllIterationAndWatermark): body and trailers wait in the host until a resume.
+    request_headers_paused: bool = False
+    response_headers_paused: bool = False
+    held_request_body: bytearray | None = None
+    held_request_end: bool = False
+    held_request_trailers: Pairs | None = None
+    held_response_body: bytearray | None = None
+    held_response_end: bool = False
+    held_response_trailers: Pairs | None = None
     local_response: LocalResponse | None = None
     #: A local reply sent during the running callback, delivered when it returns.
     pending_local_response: LocalResponse | None = None
