@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from proxywasm import Action, HostCallError, HttpContext, RootContext
+from proxywasm import Action, HostCallError, HttpContext, LogLevel, RootContext
 from proxywasm.testing import HostEmulator
 
 REQUEST = [(":method", "GET"), (":path", "/a?b=1"), (":authority", "example.com")]
@@ -324,3 +324,71 @@ def test_non_str_header_value_is_a_type_error(bad: object) -> None:
 
     run_request(on_headers)
     assert len(errors) == 1 and "header value" in str(errors[0])
+
+
+# -- Envoy lets go of a stream's header map once its callback returned CONTINUE
+# (measured against Envoy 1.40: BAD_ARGUMENT for one value, an empty map for all).
+
+
+class _LateReader(HttpContext):
+    pause: bool = False
+
+    def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        return Action.PAUSE if self.pause else Action.CONTINUE
+
+    def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        try:
+            self.set_http_response_header("x-path", self.get_http_request_header(":path") or "-")
+        except HostCallError as exc:
+            self.set_http_response_header("x-error", str(exc))
+        self.set_http_response_header("x-count", str(len(self.get_http_request_headers())))
+        return Action.CONTINUE
+
+    def on_log(self) -> None:
+        self.log(LogLevel.INFO, f"log {self.get_http_request_header(':path')} {self.get_http_response_header(':status')}")
+
+
+def _late_host(pause: bool) -> HostEmulator:
+    class Reader(_LateReader):
+        pass
+
+    Reader.pause = pause
+
+    class R(RootContext):
+        def create_http_context(self, context_id: int) -> HttpContext:
+            return Reader(context_id, self)
+
+    host = HostEmulator(R)
+    host.start_vm()
+    host.start_plugin()
+    return host
+
+
+def test_request_headers_unreachable_after_continue() -> None:
+    host = _late_host(pause=False)
+    ctx = host.initialize_http_context()
+    host.call_on_request_headers(ctx, [(":path", "/a")], end_of_stream=True)
+    host.call_on_response_headers(ctx, [(":status", "200")], end_of_stream=True)
+    headers = dict(host.get_current_response_headers(ctx))
+    assert "x-path" not in headers
+    assert "BAD_ARGUMENT" in headers["x-error"] and "on_http_request_headers" in headers["x-error"]
+    assert headers["x-count"] == "0"
+
+
+def test_request_headers_kept_after_pause() -> None:
+    host = _late_host(pause=True)
+    ctx = host.initialize_http_context()
+    host.call_on_request_headers(ctx, [(":path", "/a")], end_of_stream=True)
+    host.call_on_response_headers(ctx, [(":status", "200")], end_of_stream=True)
+    headers = dict(host.get_current_response_headers(ctx))
+    assert headers["x-path"] == "/a" and "x-error" not in headers
+    assert headers["x-count"] == "1"
+
+
+def test_on_log_reads_request_and_response_headers() -> None:
+    host = _late_host(pause=False)
+    ctx = host.initialize_http_context()
+    host.call_on_request_headers(ctx, [(":path", "/z")], end_of_stream=True)
+    host.call_on_response_headers(ctx, [(":status", "204")], end_of_stream=True)
+    host.complete_http_context(ctx)
+    assert host.get_logs(LogLevel.INFO) == ["log /z 204"]

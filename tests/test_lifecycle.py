@@ -134,7 +134,7 @@ def test_done_log_delete_order() -> None:
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, [(":path", "/x")])
     host.complete_http_context(ctx)
-    assert root.events == ["create", "request_headers", "done", ("log", "/x"), "delete"]
+    assert root.events == ["create", "request_headers", ("log", "/x"), "done", "delete"]
     assert host.get_http_stream(ctx).done
 
 
@@ -168,7 +168,7 @@ def test_stream_on_done_false_does_not_hold_the_stream() -> None:
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, [(":path", "/")])
     host.complete_http_context(ctx)
-    assert roots[0].events[-3:] == ["done", ("log", "/"), "delete"]
+    assert roots[0].events[-3:] == [("log", "/"), "done", "delete"]
     assert len(errors) == 1 and errors[0].status == Status.NOT_FOUND
 
 

@@ -187,7 +187,26 @@ def get_map(map_type: MapType | int) -> list[tuple[str, str]]:
 
 def set_map(map_type: MapType | int, pairs: Iterable[tuple[HeaderValue, HeaderValue]]) -> None:
     """Replace a whole map."""
-    _check("proxy_set_header_map_pairs", _abi.proxy_set_header_map_pairs(int(map_type), serialize_map(pairs)))
+    _map_check("proxy_set_header_map_pairs", _abi.proxy_set_header_map_pairs(int(map_type), serialize_map(pairs)), map_type)
+
+
+_BAD_ARGUMENT = 2
+
+#: Why Envoy refuses a stream map (BAD_ARGUMENT): it keeps each one only while
+#: its callback runs, or for good once that callback returned PAUSE.
+_MAP_HINTS = {
+    0: "request headers are only reachable in on_http_request_headers (or after it returned PAUSE) and in on_log",
+    1: "request trailers are only reachable in on_http_request_trailers (or after it returned PAUSE)",
+    2: "response headers are only reachable in on_http_response_headers (or after it returned PAUSE) and in on_log",
+    3: "response trailers are only reachable in on_http_response_trailers (or after it returned PAUSE) and in on_log",
+}
+
+
+def _map_check(function: str, status: int, map_type: MapType | int) -> None:
+    if status == _BAD_ARGUMENT and int(map_type) in _MAP_HINTS:
+        raise HostCallError(function, status, f"{MapType(map_type).name}: {_MAP_HINTS[int(map_type)]}; "
+                            "read what you need there and keep it on self")
+    _check(function, status, MapType(map_type).name)
 
 
 def get_map_value_bytes(map_type: MapType | int, key: HeaderValue) -> bytes | None:
@@ -195,7 +214,7 @@ def get_map_value_bytes(map_type: MapType | int, key: HeaderValue) -> bytes | No
     status, value = _abi.proxy_get_header_map_value(int(map_type), to_bytes(key, "header name"))
     if status == _NOT_FOUND:
         return None
-    _check("proxy_get_header_map_value", status, MapType(map_type).name)
+    _map_check("proxy_get_header_map_value", status, map_type)
     return value
 
 
@@ -210,7 +229,7 @@ def add_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderValue)
     status = _abi.proxy_add_header_map_value(
         int(map_type), to_bytes(key, "header name"), to_bytes(value, "header value")
     )
-    _check("proxy_add_header_map_value", status, MapType(map_type).name)
+    _map_check("proxy_add_header_map_value", status, map_type)
 
 
 def replace_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderValue) -> None:
@@ -218,7 +237,7 @@ def replace_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderVa
     status = _abi.proxy_replace_header_map_value(
         int(map_type), to_bytes(key, "header name"), to_bytes(value, "header value")
     )
-    _check("proxy_replace_header_map_value", status, MapType(map_type).name)
+    _map_check("proxy_replace_header_map_value", status, map_type)
 
 
 def remove_map_value(map_type: MapType | int, key: HeaderValue) -> None:
@@ -226,7 +245,7 @@ def remove_map_value(map_type: MapType | int, key: HeaderValue) -> None:
     status = _abi.proxy_remove_header_map_value(int(map_type), to_bytes(key, "header name"))
     if status == _NOT_FOUND:
         return
-    _check("proxy_remove_header_map_value", status, MapType(map_type).name)
+    _map_check("proxy_remove_header_map_value", status, map_type)
 
 
 # -- streams -------------------------------------------------------------------

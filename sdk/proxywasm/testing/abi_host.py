@@ -269,6 +269,8 @@ class AbiHost:
         s = self._http()
         if s is None:
             return None
+        if not self._map_reachable(s, map_id):
+            return None
         if map_id == MapType.HTTP_REQUEST_HEADERS:
             return s.request_headers
         if map_id == MapType.HTTP_REQUEST_TRAILERS:
@@ -282,6 +284,27 @@ class AbiHost:
                 s.response_trailers = []
             return s.response_trailers
         return None
+
+    _OWN_CALLBACK = {
+        int(MapType.HTTP_REQUEST_HEADERS): ("proxy_on_request_headers",),
+        int(MapType.HTTP_REQUEST_TRAILERS): ("proxy_on_request_trailers", "proxy_on_request_body"),
+        int(MapType.HTTP_RESPONSE_HEADERS): ("proxy_on_response_headers",),
+        int(MapType.HTTP_RESPONSE_TRAILERS): ("proxy_on_response_trailers", "proxy_on_response_body"),
+    }
+
+    def _map_reachable(self, s: HttpStream, map_id: int) -> bool:
+        """Envoy's rule: a stream map is reachable in its own callback, for good
+        once that callback returned PAUSE, and (read-only) in on_log."""
+        if self.callback in self._OWN_CALLBACK.get(map_id, ()) or map_id in s.kept_maps:
+            return True
+        return self.callback == "proxy_on_log" and map_id != MapType.HTTP_REQUEST_TRAILERS
+
+    def _map_status(self, map_id: int) -> int:
+        """Why a map is missing: BAD_ARGUMENT when Envoy has let go of it, else NOT_FOUND."""
+        s = self._http()
+        if s is not None and map_id in self._OWN_CALLBACK and not self._map_reachable(s, map_id):
+            return BAD_ARGUMENT
+        return NOT_FOUND
 
     _READ_ONLY = frozenset(
         {
@@ -298,7 +321,7 @@ class AbiHost:
         if map_id in self._READ_ONLY or self.callback == "proxy_on_log":
             return BAD_ARGUMENT, None
         m = self._map(map_id)
-        return (OK, m) if m is not None else (NOT_FOUND, None)
+        return (OK, m) if m is not None else (self._map_status(map_id), None)
 
     def proxy_get_header_map_size(self, map_id: int) -> tuple[int, int]:
         status, data = self.proxy_get_header_map_pairs(map_id)
@@ -309,7 +332,8 @@ class AbiHost:
             return BAD_ARGUMENT, b""
         m = self._map(map_id)
         if m is None:
-            return NOT_FOUND, b""
+            status = self._map_status(map_id)
+            return (OK, serialize_map([])) if status == BAD_ARGUMENT else (NOT_FOUND, b"")
         return OK, serialize_map(m)
 
     def proxy_set_header_map_pairs(self, map_id: int, serialized_pairs: bytes) -> int:
@@ -328,7 +352,7 @@ class AbiHost:
             return BAD_ARGUMENT, b""
         m = self._map(map_id)
         if m is None:
-            return NOT_FOUND, b""
+            return self._map_status(map_id), b""
         value = _first(m, key)
         return (NOT_FOUND, b"") if value is None else (OK, value)
 

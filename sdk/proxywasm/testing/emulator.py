@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from .. import _nullhost, _state
 from ..dispatcher import Dispatcher, RootFactory
-from ..types import Action, LogLevel, MetricType, PeerType
+from ..types import Action, LogLevel, MapType, MetricType, PeerType
 from .abi_host import AbiHost, ForeignFunction, PropertyValue, encode_property
 from .state import (
     GrpcCallAttributes,
@@ -285,9 +285,18 @@ class HostEmulator(AbiHost):
         self._invoke("proxy_on_context_create", ctx, root)
         return ctx
 
+    _KEEPS = {
+        "proxy_on_request_headers": MapType.HTTP_REQUEST_HEADERS,
+        "proxy_on_request_trailers": MapType.HTTP_REQUEST_TRAILERS,
+        "proxy_on_response_headers": MapType.HTTP_RESPONSE_HEADERS,
+        "proxy_on_response_trailers": MapType.HTTP_RESPONSE_TRAILERS,
+    }
+
     def _http_callback(self, stream: HttpStream, name: str, *args: int) -> Action:
         action = Action(self._invoke(name, stream.context_id, *args))
         stream.action = action
+        if action == Action.PAUSE and name in self._KEEPS:
+            stream.kept_maps.add(int(self._KEEPS[name]))
         return action
 
     def call_on_request_headers(self, context_id: int, headers: HeadersIn, end_of_stream: bool = False) -> Action:
@@ -387,7 +396,7 @@ class HostEmulator(AbiHost):
         return action
 
     def complete_http_context(self, context_id: int) -> None:
-        """End the stream: ``on_done``, ``on_log``, ``on_delete`` (as Envoy orders them)."""
+        """End the stream: ``on_log``, ``on_done``, ``on_delete`` (as Envoy 1.40 orders them)."""
         stream = self._stream(context_id)
         self._finish(context_id)
         stream.done = True
@@ -395,8 +404,13 @@ class HostEmulator(AbiHost):
     def _finish(self, context_id: int) -> None:
         # Envoy ignores what a stream context's on_done returns (only root
         # contexts may delay their end, see shutdown()).
-        self._invoke("proxy_on_done", context_id)
-        self._invoke("proxy_on_log", context_id)
+        if context_id in self.http_streams:
+            # Envoy writes the access log before it destroys the filters.
+            self._invoke("proxy_on_log", context_id)
+            self._invoke("proxy_on_done", context_id)
+        else:
+            self._invoke("proxy_on_done", context_id)
+            self._invoke("proxy_on_log", context_id)
         self._invoke("proxy_on_delete", context_id)
         # The context is gone: Envoy cancels the calls it still had in flight.
         for table in (self.http_calls, self.grpc_calls):

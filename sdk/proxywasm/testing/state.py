@@ -66,6 +66,9 @@ class HttpStream:
     #: into StopAllIterationAndWatermark): body and trailers wait in the host until a resume.
     request_headers_paused: bool = False
     response_headers_paused: bool = False
+    #: Envoy keeps a stream's header / trailer maps reachable only while their
+    #: callback runs, or for good once that callback returned PAUSE (and in on_log).
+    kept_maps: set[int] = field(default_factory=set)
     held_request_body: bytearray | None = None
     held_request_end: bool = False
     held_request_trailers: Pairs | None = None
