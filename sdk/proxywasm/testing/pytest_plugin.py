@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..dispatcher import RootFactory
     from .emulator import HostEmulator
 
-__all__ = ["HostFactory", "proxywasm_host"]
+__all__ = ["HostFactory", "BuildFactory", "proxywasm_host", "proxywasm_build"]
 
 
 def _error_logs(host: HostEmulator) -> str:
@@ -148,3 +148,39 @@ def proxywasm_host() -> Iterator[HostFactory]:
         yield factory
     finally:
         factory.cleanup()
+
+
+class BuildFactory:
+    """``proxywasm_build("filter.py") -> Path`` of the compiled module, built once per session."""
+
+    def __init__(self, out_dir: PathLike[str] | str) -> None:
+        from pathlib import Path
+
+        self.out_dir = Path(out_dir)
+        self.built: dict[tuple[str, int], Path] = {}
+
+    def __call__(self, source: PathLike[str] | str) -> PathLike[str]:
+        from pathlib import Path
+
+        src = Path(source).resolve()
+        key = (str(src), src.stat().st_mtime_ns)
+        if key not in self.built:
+            from proxywasm_compiler.build import BuildError, build_filter
+
+            out = self.out_dir / f"{len(self.built)}_{src.stem}.wasm"
+            try:
+                build_filter(src, out)
+            except BuildError as exc:
+                pytest.fail(f"proxywasm build {src} failed:\n{exc}", pytrace=False)
+            self.built[key] = out
+        return self.built[key]
+
+
+@pytest.fixture(scope="session")
+def proxywasm_build(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
+    """Compile a filter with ``proxywasm build`` once per test session: ``path = proxywasm_build("filter.py")``.
+
+    Pair it with ``proxywasm_host(wasm=path)`` to run the same test against the
+    compiled module. Builds take seconds: mark such tests ``slow``.
+    """
+    return BuildFactory(tmp_path_factory.mktemp("proxywasm-build"))
