@@ -170,6 +170,9 @@ class _Finder:
         found = self._in(self.filter_dir, name)
         if found:
             return SourceModule(name, found[0], found[1], "filter")
+        ext = self._extension(self.filter_dir, name)
+        if ext:
+            return ext
         found = self._in(self.stdlib_dir, name)
         if found:
             return SourceModule(name, found[0], found[1], "stdlib")
@@ -179,12 +182,22 @@ class _Finder:
             found = self._in(root, name)
             if found:
                 return SourceModule(name, found[0], found[1], "site-packages")
-            base = root.joinpath(*name.split("."))
-            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                if base.with_name(base.name + suffix).is_file() or (base / f"__init__{suffix}").is_file():
-                    return f"{name} is a C extension ({base.with_name(base.name + suffix).name}); only pure-Python modules can be frozen"
-            if base.is_dir() and any(p.suffix in (".so", ".pyd") for p in base.iterdir()):
-                return f"{name} ({base}) is a package of C extensions; only pure-Python modules can be frozen"
+            ext = self._extension(root, name)
+            if ext:
+                return ext
+        return None
+
+    @staticmethod
+    def _extension(root: Path, name: str) -> str | None:
+        """An error message if ``name`` is a compiled extension under ``root``."""
+        base = root.joinpath(*name.split("."))
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            for candidate in (base.with_name(base.name + suffix), base / f"__init__{suffix}"):
+                if candidate.is_file():
+                    return (
+                        f"{name} is a C extension ({candidate}); only pure-Python modules can be "
+                        "frozen into a module (look for a pure-Python alternative)"
+                    )
         return None
 
 
