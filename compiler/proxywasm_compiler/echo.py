@@ -17,8 +17,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _answer(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+            body = self._read_chunked()
+        else:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
         status = 200
         if self.path.startswith("/status/") and self.path[8:11].isdigit():
             status = int(self.path[8:11])
@@ -36,6 +39,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-upstream", "echo")
         self.end_headers()
         self.wfile.write(payload)
+
+    def _read_chunked(self) -> bytes:
+        body = b""
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return body
+            body += self.rfile.read(size)
+            self.rfile.readline()  # the chunk's CRLF
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _answer
 
