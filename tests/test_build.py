@@ -91,3 +91,65 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     proc = subprocess.run([*cli, str(good), "-o", str(tmp_path / "good.wasm")], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "built " in proc.stderr and (tmp_path / "good.wasm").read_bytes()[:4] == b"\0asm"
+
+
+NAMEDTUPLE_FILTER = """\
+import builtins
+import collections
+import proxywasm
+from proxywasm import Action, HttpContext, RootContext
+
+Point = collections.namedtuple("Point", ["x", "y", "z"], defaults=[30])
+
+class H(HttpContext):
+    def on_http_request_headers(self, num_headers, end_of_stream):
+        p = Point(1, y=2)
+        try:
+            Point(1, 2, 3, 4)
+        except TypeError as exc:
+            too_many = "positional" in str(exc)
+        self.set_http_request_header("x-point", f"{p.x},{p.y},{p.z},{p._replace(x=9).x},{too_many}")
+        try:
+            getattr(builtins, "ev" + "al")("1 + 1")  # hidden from the build's scan on purpose
+        except RuntimeError as exc:
+            self.set_http_request_header("x-eval", "no compiler" if "without the Python compiler" in str(exc) else str(exc))
+        return Action.CONTINUE
+
+class Root(RootContext):
+    def create_http_context(self, context_id):
+        return H(context_id, self)
+
+proxywasm.set_root_context(Root)
+"""
+
+
+def _run_once(wasm: Path) -> dict[str, str]:
+    from proxywasm.testing import HostEmulator
+
+    host = HostEmulator.from_wasm(str(wasm))
+    assert host.start_vm() and host.start_plugin()
+    ctx = host.initialize_http_context()
+    host.call_on_request_headers(ctx, [(":path", "/")], end_of_stream=True)
+    return dict(host.get_current_request_headers(ctx))
+
+
+def test_without_compiler_namedtuple_still_works_and_eval_explains(tmp_path: Path) -> None:
+    src = _write(tmp_path, NAMEDTUPLE_FILTER)
+    out = tmp_path / "nt.wasm"
+    build_filter(src, out)
+    headers = _run_once(out)
+    assert headers["x-point"] == "1,2,30,9,True"
+    assert headers["x-eval"] == "no compiler"  # a clear error, not a crash
+    small = out.stat().st_size
+    build_filter(src, tmp_path / "full.wasm", keep_compiler=True)
+    assert (tmp_path / "full.wasm").stat().st_size > small + 300_000
+
+
+def test_a_filter_calling_exec_keeps_the_compiler(tmp_path: Path) -> None:
+    import io
+
+    src = _write(tmp_path, NAMEDTUPLE_FILTER.replace('getattr(builtins, "ev" + "al")("1 + 1")', 'exec("x = 1")'))
+    progress = io.StringIO()
+    build_filter(src, tmp_path / "exec.wasm", progress=progress)
+    assert "keeping the Python compiler" in progress.getvalue()
+    assert "x-eval" not in _run_once(tmp_path / "exec.wasm")  # exec worked: no error header

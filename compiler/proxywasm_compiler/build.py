@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import IO
 
 from .closure import ClosureError, resolve_closure
+from .compiler_use import PatchError, compiler_uses, patch_source
 from .inittab import render_inittab
+
+NO_COMPILER_C = Path(__file__).resolve().parent / "no_compiler.c"
 
 __all__ = ["BuildError", "BuildResult", "build_filter"]
 
@@ -126,6 +129,7 @@ def build_filter(
     *,
     progress: IO[str] | None = None,
     hash_seed: int | None = None,
+    keep_compiler: bool = False,
 ) -> BuildResult:
     """Compile ``source`` (a filter .py) into a proxy-wasm module at ``output``.
 
@@ -133,6 +137,10 @@ def build_filter(
     default each build draws a random one. The snapshot freezes it for every
     VM of that module: cached hashes live in the snapshot, so it cannot change
     at run time.
+
+    CPython's parser and compiler are left out of the module (a fifth of its
+    code) unless the filter's code calls eval/exec/compile or imports ``ast``,
+    or ``keep_compiler`` is set.
     """
     from . import freeze, glue, link, snapshot
     from .toolchain import ToolchainError, get_toolchain
@@ -147,10 +155,14 @@ def build_filter(
 
         p.stage("imports", f"resolving the import closure of {source.name}")
         modname, closure = resolve_closure(source, tc.stdlib_dir, builtins, extra=("proxywasm.dispatcher", "proxywasm.log"))
+        uses = compiler_uses(((m.name, m.path) for m in closure.modules.values()), closure.builtins_used)
+        with_compiler = keep_compiler or bool(uses)
+        if progress is not None and uses and not keep_compiler:
+            print(f"           keeping the Python compiler: {uses[0]}", file=progress)
         sources = [
             freeze.ModuleSource(
                 m.name,
-                m.path.read_bytes(),
+                m.path.read_bytes() if with_compiler else patch_source(m.name, m.path.read_bytes()),
                 m.is_package,
                 filename=str(m.path) if m.origin == "filter" else None,
                 strip_docstrings=m.origin != "filter",
@@ -170,12 +182,16 @@ def build_filter(
 
         p.stage("link", "C glue from the ABI table, zig cc + wasm-ld")
         with tempfile.TemporaryDirectory(prefix="pw-build-") as td:
-            work = Path(td)
+            # PROXYWASM_BUILD_DIR keeps the intermediate files (C sources, objects) for inspection.
+            work = Path(os.environ.get("PROXYWASM_BUILD_DIR") or td)
+            work.mkdir(parents=True, exist_ok=True)
             glue_c = work / "pw_glue.c"
             glue_c.write_text(glue.render_glue())
             inittab_c = work / "pw_inittab.c"
             config_c = tc.stdlib_dir / "config-3.11-wasm32-wasi" / "config.c"
-            inittab_src, kept = render_inittab(config_c, closure.builtins_used)
+            inittab_src, kept = render_inittab(
+                config_c, closure.builtins_used | closure.optional_builtins, with_compiler=with_compiler
+            )
             inittab_c.write_text(inittab_src)
             linked = work / "linked.wasm"
             seed = hash_seed if hash_seed is not None else secrets.randbelow(2**32)
@@ -184,7 +200,7 @@ def build_filter(
                 linked,
                 modules=frozen,
                 init_imports=(),
-                extra_sources=[glue_c, inittab_c],
+                extra_sources=[glue_c, inittab_c] + ([] if with_compiler else [NO_COMPILER_C]),
                 exports=(),
                 defines={"PW_HASH_SEED": str(seed)},
                 workdir=work / "obj",
@@ -206,7 +222,7 @@ def build_filter(
             except BaseException:
                 Path(tmp_name).unlink(missing_ok=True)
                 raise
-    except ClosureError as exc:
+    except (ClosureError, PatchError) as exc:
         raise BuildError(str(exc)) from None
     except freeze.FreezeError as exc:
         raise BuildError(str(exc)) from None

@@ -1,8 +1,12 @@
-"""The ``proxywasm`` command: build, run, demo.
+"""The ``proxywasm`` command.
 
+    proxywasm new my_filter                # scaffold: filter.py, test_filter.py, envoy.yaml
     proxywasm build filter.py -o filter.wasm
     proxywasm run filter.py                # real Envoy on 127.0.0.1, echo upstream
     proxywasm demo                         # build add_header, serve it, show the header
+    proxywasm envoy-config filter.wasm     # print an Envoy bootstrap (YAML)
+    proxywasm istio filter.wasm --image REF   # print an Istio WasmPlugin
+    proxywasm oci filter.wasm -o DIR       # write a Wasm OCI image layout
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ def _err(message: str) -> int:
     return 1
 
 
-def _build(source: Path, out: Path | None, quiet: bool = False) -> Path:
+def _build(source: Path, out: Path | None, quiet: bool = False, keep_compiler: bool = False) -> Path:
     from .build import build_filter
 
-    result = build_filter(source, out, progress=None if quiet else sys.stderr)
+    result = build_filter(source, out, progress=None if quiet else sys.stderr, keep_compiler=keep_compiler)
     return result.output
 
 
@@ -37,7 +41,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     source = Path(args.file)
     try:
-        _build(source, Path(args.output) if args.output else None)
+        _build(source, Path(args.output) if args.output else None, keep_compiler=args.keep_compiler)
     except BuildError as exc:
         return _err(str(exc))
     return 0
@@ -137,13 +141,151 @@ def cmd_demo(args: argparse.Namespace) -> int:
             envoy.stop()
 
 
+def cmd_new(args: argparse.Namespace) -> int:
+    from .scaffold import ScaffoldError, scaffold
+
+    try:
+        path = scaffold(Path(args.name))
+    except (ScaffoldError, OSError) as exc:
+        return _err(str(exc))
+    name = path.name
+    print(f"created {path}/ with filter.py, test_filter.py, envoy.yaml, README.md")
+    print("next:")
+    print(f"  cd {args.name}")
+    print('  pytest -m "not slow"                       # native tests, seconds')
+    print(f"  proxywasm build filter.py -o {name}.wasm")
+    print(f"  proxywasm run {name}.wasm                  # real Envoy on 127.0.0.1:10000")
+    return 0
+
+
+def _print_doc(doc: object, fmt: str, header: str = "") -> None:
+    from .deploy import dump_yaml
+
+    if fmt == "json":
+        print(json.dumps(doc, indent=2))
+    else:
+        sys.stdout.write(header + dump_yaml(doc))
+
+
+def cmd_envoy_config(args: argparse.Namespace) -> int:
+    from .deploy import DeployError, envoy_bootstrap
+
+    try:
+        config = envoy_bootstrap(
+            Path(args.file),
+            configuration=args.config or "",
+            root_id=args.root_id,
+            vm_id=args.vm_id,
+            listen=args.listen,
+            upstream=args.upstream,
+            admin=args.admin,
+            fail_open=args.fail_open,
+        )
+    except DeployError as exc:
+        return _err(str(exc))
+    header = (
+        f"# Envoy bootstrap for {Path(args.file).name}, made by `proxywasm envoy-config`.\n"
+        f"# envoy -c THIS_FILE   (listener {args.listen}, upstream {args.upstream}, admin {args.admin})\n"
+    )
+    _print_doc(config, args.format, header)
+    return 0
+
+
+def _parse_selector(items: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--selector must be KEY=VALUE, got {item!r}")
+        labels[key] = value
+    return labels
+
+
+def cmd_istio(args: argparse.Namespace) -> int:
+    from .deploy import DeployError, default_plugin_name, module_sha256, oci_image, wasm_plugin
+
+    wasm = Path(args.file)
+    try:
+        plugin_config = None
+        if args.config is not None:
+            try:
+                plugin_config = json.loads(args.config)
+            except ValueError as exc:
+                raise DeployError(f"--config is not JSON: {exc}") from None
+            if not isinstance(plugin_config, dict):
+                raise DeployError("--config must be a JSON object (Istio's pluginConfig is a Struct)")
+        selector = _parse_selector(args.selector or [])
+        if args.image:
+            ref = args.image.removeprefix("oci://")
+            url = f"oci://{ref}"
+            # For oci:// Istio checks sha256 against the image's manifest digest.
+            computed = oci_image(wasm, variant=args.variant, root_id=args.root_id).digest.split(":", 1)[1]
+            sha256 = computed
+            if "@sha256:" in ref:
+                pinned = ref.rsplit("@sha256:", 1)[1]
+                if pinned != computed:
+                    print(
+                        f"proxywasm: warning: {ref} pins sha256:{pinned}, but `proxywasm oci {wasm.name}"
+                        f" --variant {args.variant}` makes sha256:{computed}; using the pinned digest",
+                        file=sys.stderr,
+                    )
+                sha256 = pinned
+        else:
+            url = args.url
+            sha256 = module_sha256(wasm)  # http(s)/file: Istio checks the module's own sha256
+        doc = wasm_plugin(
+            url=url,
+            sha256=sha256,
+            name=args.name or default_plugin_name(wasm),
+            namespace=args.namespace,
+            plugin_config=plugin_config,
+            phase=args.phase,
+            priority=args.priority,
+            selector=selector,
+            fail_open=args.fail_open,
+            root_id=args.root_id,
+        )
+    except (DeployError, ValueError) as exc:
+        return _err(str(exc))
+    _print_doc(doc, args.format)
+    return 0
+
+
+def cmd_oci(args: argparse.Namespace) -> int:
+    from .deploy import DeployError, write_oci_layout
+
+    try:
+        image = write_oci_layout(
+            Path(args.file), Path(args.output), tag=args.tag, variant=args.variant, root_id=args.root_id
+        )
+    except (DeployError, OSError) as exc:
+        return _err(str(exc))
+    print(image.digest)
+    print(
+        f"wrote an OCI image layout ({args.variant} variant) to {args.output}, tag {args.tag}; push it with e.g.\n"
+        f"  oras cp --from-oci-layout {args.output}:{args.tag} REGISTRY/REPO:{args.tag}\n"
+        f"  crane push {args.output} REGISTRY/REPO:{args.tag}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="proxywasm", description="Write Envoy proxy-wasm filters in Python.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("new", help="scaffold a filter folder: filter.py, test_filter.py, envoy.yaml, README.md")
+    p.add_argument("name", help="the folder to create (its name: a letter, then letters, digits, '_')")
+    p.set_defaults(func=cmd_new)
+
     p = sub.add_parser("build", help="compile a filter into one proxy-wasm module")
     p.add_argument("file", help="the filter's .py file")
     p.add_argument("-o", "--output", help="output .wasm (default: next to the filter)")
+    p.add_argument(
+        "--keep-compiler",
+        action="store_true",
+        help="keep CPython's parser and compiler in the module (kept anyway when the code calls eval/exec/compile)",
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("run", help="serve a filter in a real Envoy on 127.0.0.1")
@@ -159,6 +301,52 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="build the add_header example, serve it and show the header it adds")
     p.add_argument("-o", "--output", help="where to write add_header.wasm (default: ./add_header.wasm)")
     p.set_defaults(func=cmd_demo)
+
+    fmt_help = "output format (default yaml)"
+
+    p = sub.add_parser("envoy-config", help="print an Envoy bootstrap that serves a module")
+    p.add_argument("file", help="the .wasm module")
+    p.add_argument("--config", help="plugin configuration (a string, usually JSON)")
+    p.add_argument("--root-id", default="", help="Envoy root_id of the plugin")
+    p.add_argument("--vm-id", default="", help="Envoy vm_id (VMs with the same id and code are shared)")
+    p.add_argument("--listen", default="127.0.0.1:10000", help="HOST:PORT of the listener (default 127.0.0.1:10000)")
+    p.add_argument("--upstream", default="127.0.0.1:8080", help="HOST:PORT of the upstream (default 127.0.0.1:8080)")
+    p.add_argument("--admin", default="127.0.0.1:9901", help="HOST:PORT of the admin API (default 127.0.0.1:9901)")
+    p.add_argument("--fail-open", action="store_true", help="let traffic through if the VM fails")
+    p.add_argument("--format", choices=["yaml", "json"], default="yaml", help=fmt_help)
+    p.set_defaults(func=cmd_envoy_config)
+
+    p = sub.add_parser("istio", help="print an Istio WasmPlugin for a module")
+    p.add_argument("file", help="the .wasm module (its digest goes into spec.sha256)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--image", help="the OCI image REF the module is pushed to (url oci://REF)")
+    where.add_argument("--url", help="an http(s):// or file:// URL of the module itself")
+    p.add_argument("--name", help="metadata.name (default: the module's file name)")
+    p.add_argument("--namespace", help="metadata.namespace")
+    p.add_argument("--config", help="pluginConfig, a JSON object")
+    p.add_argument("--phase", choices=["AUTHN", "AUTHZ", "STATS"], help="where Istio inserts the filter")
+    p.add_argument("--priority", type=int, help="order among plugins of the same phase")
+    p.add_argument("--selector", action="append", metavar="KEY=VALUE", help="workload label (repeatable)")
+    p.add_argument("--root-id", default="", help="spec.pluginName (Envoy root_id)")
+    p.add_argument("--fail-open", action="store_true", help="failStrategy FAIL_OPEN (default FAIL_CLOSE)")
+    p.add_argument(
+        "--variant", choices=["oci", "compat"], default="oci", help="the image variant `proxywasm oci` wrote (default oci)"
+    )
+    p.add_argument("--format", choices=["yaml", "json"], default="yaml", help=fmt_help)
+    p.set_defaults(func=cmd_istio)
+
+    p = sub.add_parser("oci", help="write a Wasm OCI image layout (push it with oras, crane or skopeo)")
+    p.add_argument("file", help="the .wasm module")
+    p.add_argument("-o", "--output", required=True, help="the layout directory to create (must not exist or be empty)")
+    p.add_argument("--tag", default="latest", help="tag recorded in index.json (default latest)")
+    p.add_argument(
+        "--variant",
+        choices=["oci", "compat"],
+        default="oci",
+        help="oci: wasm media types (default); compat: one tar+gzip layer with plugin.wasm",
+    )
+    p.add_argument("--root-id", default="", help="root id recorded in the image's runtime config")
+    p.set_defaults(func=cmd_oci)
 
     args = parser.parse_args(argv)
     code: int = args.func(args)

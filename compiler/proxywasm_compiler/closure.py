@@ -51,6 +51,9 @@ class Closure:
 
     modules: dict[str, SourceModule] = field(default_factory=dict)
     builtins_used: set[str] = field(default_factory=set)
+    #: C modules imported lazily or guarded by the stdlib (accelerators such as
+    #: _json): linked in when present, never required.
+    optional_builtins: set[str] = field(default_factory=set)
     skipped_optional: dict[str, str] = field(default_factory=dict)
 
 
@@ -239,7 +242,7 @@ def resolve_closure(
             # Guarded C accelerators (`try: from _json import ...`) are kept.
             for imp in found_imports:
                 if imp.optional and imp.name in builtins:
-                    closure.builtins_used.add(imp.name)
+                    closure.optional_builtins.add(imp.name)
             found_imports = [i for i in found_imports if not i.optional]
         wanted += found_imports
         for imp in wanted:
