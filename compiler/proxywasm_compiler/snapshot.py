@@ -60,11 +60,12 @@ from .wasmbin import (
 
 _SNAP_PREFIX = "__pw_snapshot_"
 
-#: V8 refuses modules with more than 100,000 data segments; stay far below.
-DEFAULT_MAX_SEGMENTS = 4000
+#: V8 refuses modules with more than 100,000 data segments; stay well below
+#: (measured: 4,000 -> 30,000 segments saves ~0.4 MB on a 6 MB module).
+DEFAULT_MAX_SEGMENTS = 30000
 #: Initial zero-gap threshold when merging non-zero runs: a segment costs ~6-8
 #: bytes of header, so shorter zero gaps are cheaper to store than to split.
-DEFAULT_MIN_GAP = 16
+DEFAULT_MIN_GAP = 10
 
 
 class SnapshotError(RuntimeError):

@@ -17,7 +17,9 @@ Run it natively with :class:`proxywasm.testing.HostEmulator`; compile it with
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+TYPE_CHECKING = False  # typing is not imported at run time: it would be frozen into every module
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
 from . import hostcalls
 from .contexts import BaseContext, HttpContext, RootContext, StreamContext
@@ -99,7 +101,8 @@ __all__ = [
     "set_shared_data",
 ]
 
-_R = TypeVar("_R", bound=type[RootContext])
+if TYPE_CHECKING:
+    _R = TypeVar("_R", bound=type[RootContext])
 
 
 def root_context(cls: _R) -> _R:

@@ -9,7 +9,9 @@ the call fails with a clear :class:`~proxywasm.types.NotInCallbackError`.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from .types import NotInCallbackError
 

@@ -8,7 +8,7 @@ callback, so these globals always describe the VM being driven.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from .dispatcher import Dispatcher

@@ -7,7 +7,9 @@ defaults let traffic through. Host calls are methods on every context
 
 from __future__ import annotations
 
-from typing import ClassVar
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 from . import _state
 from . import hostcalls as hc

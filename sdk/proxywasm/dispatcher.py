@@ -13,11 +13,13 @@ a 500 local reply; ``fail_open = True``: the stream continues). The VM lives on.
 from __future__ import annotations
 
 import sys
-import traceback
 from collections.abc import Callable
-from typing import Union
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Union
 
 from . import _state
+from ._traceback import format_exception
 from . import hostcalls as hc
 from .contexts import BaseContext, HttpContext, RootContext, StreamContext
 from .types import Action, LogLevel, PeerType, StreamType
@@ -26,7 +28,8 @@ __all__ = ["Dispatcher", "RootFactory", "set_root_context", "registered_roots", 
 
 #: A ``RootContext`` subclass, or any callable ``(context_id) -> RootContext``.
 RootFactory = Callable[[int], RootContext]
-_Stream = Union[HttpContext, StreamContext]
+if TYPE_CHECKING:
+    _Stream = Union[HttpContext, StreamContext]
 
 _registry: dict[str | None, RootFactory] = {}
 
@@ -95,7 +98,7 @@ class Dispatcher:
     def _report(self, where: str, context_id: int, exc: BaseException) -> None:
         if type(exc).__name__ == "BdbQuit":  # quitting pdb natively must not be swallowed
             raise exc
-        text = "".join(traceback.format_exception(exc)).rstrip()
+        text = format_exception(exc)
         message = f"python exception in {where} (context {context_id}):\n{text}"
         try:
             hc.log(LogLevel.ERROR, message)

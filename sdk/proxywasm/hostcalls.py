@@ -9,7 +9,7 @@ Filter authors normally use the context methods instead (``self.get_...``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from ._serde import deserialize_map, serialize_map, to_bytes, to_str
 from .types import (

@@ -5,7 +5,9 @@ and the text stream that ``print`` writes to inside a compiled module.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 from . import hostcalls as hc
 from .types import LogLevel, NotInCallbackError
