@@ -19,6 +19,7 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -123,7 +124,35 @@ def _wasm_builtins(tc: object) -> frozenset[str]:
     return frozenset(names)
 
 
+#: Backends: name -> build function with the signature of :func:`build_cpython`.
+#: A second one (componentize-py: a component fused into one core module) slots
+#: in here; the stages it can share (closure, glue from the ABI table, snapshot,
+#: atomic write) are separate modules.
+BACKENDS: dict[str, Callable[..., BuildResult]] = {}
+
+
 def build_filter(
+    source: Path | str,
+    output: Path | str | None = None,
+    *,
+    backend: str = "cpython",
+    progress: IO[str] | None = None,
+    hash_seed: int | None = None,
+    keep_compiler: bool = False,
+) -> BuildResult:
+    """Compile ``source`` (a filter .py) into a proxy-wasm module at ``output``.
+
+    ``backend`` picks the pipeline (only ``"cpython"`` today: CPython 3.11
+    for wasm32-wasi, frozen and pre-initialised). See :func:`build_cpython`.
+    """
+    try:
+        build = BACKENDS[backend]
+    except KeyError:
+        raise BuildError(f"unknown backend {backend!r} (available: {', '.join(sorted(BACKENDS))})") from None
+    return build(source, output, progress=progress, hash_seed=hash_seed, keep_compiler=keep_compiler)
+
+
+def build_cpython(
     source: Path | str,
     output: Path | str | None = None,
     *,
@@ -131,7 +160,7 @@ def build_filter(
     hash_seed: int | None = None,
     keep_compiler: bool = False,
 ) -> BuildResult:
-    """Compile ``source`` (a filter .py) into a proxy-wasm module at ``output``.
+    """The CPython backend: freeze, link against libpython 3.11 for wasm32-wasi, snapshot.
 
     ``hash_seed`` fixes the string-hash secret (reproducible builds); by
     default each build draws a random one. The snapshot freezes it for every
@@ -238,6 +267,9 @@ def build_filter(
             flush=True,
         )
     return result
+
+
+BACKENDS["cpython"] = build_cpython
 
 
 def _explain_snapshot_failure(message: str, source: Path) -> str:
