@@ -150,11 +150,17 @@ def cmd_new(args: argparse.Namespace) -> int:
         return _err(str(exc))
     name = path.name
     print(f"created {path}/ with filter.py, test_filter.py, envoy.yaml, README.md")
+    steps = [
+        (f"cd {args.name}", ""),
+        ('pytest -m "not slow"', "# native tests, in seconds"),
+        ("pytest", "# also builds the module and tests it"),
+        (f"proxywasm build filter.py -o {name}.wasm", ""),
+        (f"proxywasm run {name}.wasm", "# a real Envoy on 127.0.0.1:10000"),
+    ]
+    width = max(len(cmd) for cmd, _ in steps) + 2
     print("next:")
-    print(f"  cd {args.name}")
-    print('  pytest -m "not slow"                       # native tests, seconds')
-    print(f"  proxywasm build filter.py -o {name}.wasm")
-    print(f"  proxywasm run {name}.wasm                  # real Envoy on 127.0.0.1:10000")
+    for cmd, comment in steps:
+        print(f"  {cmd:<{width}}{comment}".rstrip())
     return 0
 
 
@@ -202,7 +208,14 @@ def _parse_selector(items: list[str]) -> dict[str, str]:
 
 
 def cmd_istio(args: argparse.Namespace) -> int:
-    from .deploy import DeployError, default_plugin_name, module_sha256, oci_image, wasm_plugin
+    from .deploy import (
+        DeployError,
+        default_plugin_name,
+        layout_digest,
+        module_sha256,
+        oci_image,
+        wasm_plugin,
+    )
 
     wasm = Path(args.file)
     try:
@@ -218,19 +231,30 @@ def cmd_istio(args: argparse.Namespace) -> int:
         if args.image:
             ref = args.image.removeprefix("oci://")
             url = f"oci://{ref}"
-            # For oci:// Istio checks sha256 against the image's manifest digest.
-            computed = oci_image(wasm, variant=args.variant, root_id=args.root_id).digest.split(":", 1)[1]
-            sha256 = computed
+            # For oci:// Istio checks sha256 against the image's manifest digest,
+            # not the module's: read it from the layout, or compute what
+            # `proxywasm oci` writes (deterministic).
+            if wasm.is_dir():
+                last = ref.split("@", 1)[0].rpartition("/")[2]
+                tag = last.rpartition(":")[2] if ":" in last else None
+                digest = layout_digest(wasm, tag)
+                what = f"the layout {wasm}"
+            else:
+                digest = oci_image(wasm, variant=args.variant).digest
+                what = f"`proxywasm oci {wasm.name} --variant {args.variant}`"
+            sha256 = digest.split(":", 1)[1]
             if "@sha256:" in ref:
                 pinned = ref.rsplit("@sha256:", 1)[1]
-                if pinned != computed:
+                if pinned != sha256:
                     print(
-                        f"proxywasm: warning: {ref} pins sha256:{pinned}, but `proxywasm oci {wasm.name}"
-                        f" --variant {args.variant}` makes sha256:{computed}; using the pinned digest",
+                        f"proxywasm: warning: {ref} pins sha256:{pinned}, but {what} has "
+                        f"sha256:{sha256}; using the pinned digest",
                         file=sys.stderr,
                     )
                 sha256 = pinned
         else:
+            if wasm.is_dir():
+                raise DeployError("--url needs the .wasm module itself, not an OCI layout")
             url = args.url
             sha256 = module_sha256(wasm)  # http(s)/file: Istio checks the module's own sha256
         doc = wasm_plugin(
@@ -255,9 +279,7 @@ def cmd_oci(args: argparse.Namespace) -> int:
     from .deploy import DeployError, write_oci_layout
 
     try:
-        image = write_oci_layout(
-            Path(args.file), Path(args.output), tag=args.tag, variant=args.variant, root_id=args.root_id
-        )
+        image = write_oci_layout(Path(args.file), Path(args.output), tag=args.tag, variant=args.variant)
     except (DeployError, OSError) as exc:
         return _err(str(exc))
     print(image.digest)
@@ -317,7 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_envoy_config)
 
     p = sub.add_parser("istio", help="print an Istio WasmPlugin for a module")
-    p.add_argument("file", help="the .wasm module (its digest goes into spec.sha256)")
+    p.add_argument(
+        "file",
+        help="the .wasm module, or the OCI layout `proxywasm oci` wrote (the digest goes into spec.sha256)",
+    )
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--image", help="the OCI image REF the module is pushed to (url oci://REF)")
     where.add_argument("--url", help="an http(s):// or file:// URL of the module itself")
@@ -345,7 +370,6 @@ def main(argv: list[str] | None = None) -> int:
         default="oci",
         help="oci: wasm media types (default); compat: one tar+gzip layer with plugin.wasm",
     )
-    p.add_argument("--root-id", default="", help="root id recorded in the image's runtime config")
     p.set_defaults(func=cmd_oci)
 
     args = parser.parse_args(argv)

@@ -187,3 +187,10 @@ def proxywasm_build(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
     compiled module. Builds take seconds: mark such tests ``slow``.
     """
     return BuildFactory(tmp_path_factory.mktemp("proxywasm-build"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``slow`` marker used for compiled-module and Envoy tests."""
+    config.addinivalue_line(
+        "markers", "slow: builds modules or starts Envoy (deselect with -m 'not slow')"
+    )
