@@ -153,3 +153,27 @@ def test_a_filter_calling_exec_keeps_the_compiler(tmp_path: Path) -> None:
     build_filter(src, tmp_path / "exec.wasm", progress=progress)
     assert "keeping the Python compiler" in progress.getvalue()
     assert "x-eval" not in _run_once(tmp_path / "exec.wasm")  # exec worked: no error header
+
+
+def test_random_is_reseeded_in_each_vm(tmp_path: Path) -> None:
+    from proxywasm import LogLevel
+    from proxywasm.testing import HostEmulator
+
+    src = _write(
+        tmp_path,
+        GOOD.replace("import proxywasm\n", "import random\nimport proxywasm\n").replace(
+            "class Root(RootContext):\n    pass\n",
+            "class Root(RootContext):\n"
+            "    def on_vm_start(self, size):\n"
+            "        proxywasm.log_info(str(random.getrandbits(64)))\n"
+            "        return True\n",
+        ),
+    )
+    out = tmp_path / "rnd.wasm"
+    build_filter(src, out)
+    draws = set()
+    for _ in range(3):
+        host = HostEmulator.from_wasm(str(out))
+        assert host.start_vm()
+        draws.update(host.get_logs(LogLevel.INFO))
+    assert len(draws) == 3, "every VM started from the snapshot drew the same random numbers"
