@@ -1,0 +1,248 @@
+"""Tests of the header_rewrite example, run natively and compiled.
+
+As in ``examples/add_header``: every test takes its host from ``make_host`` /
+``host``, parametrised over ``BACKENDS`` (``"native"``: the classes of
+``filter.py`` in this process; ``"wasm"``: ``filter.py`` compiled once per
+session, run under wasmtime).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from proxywasm import Action, LogLevel
+from proxywasm.testing import HostEmulator
+from proxywasm.testing.pytest_plugin import HostFactory
+
+HERE = Path(__file__).resolve().parent
+BACKENDS = ["native", pytest.param("wasm", marks=pytest.mark.slow)]
+
+
+def load_filter() -> ModuleType:
+    """Import this folder's ``filter.py`` by path, under a name unique to the example."""
+    name = f"_proxywasm_example_{HERE.name}_filter"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, HERE / "filter.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+filter_module = load_filter()
+MakeHost = Callable[..., HostEmulator]
+
+#: The configuration of envoy.yaml (kept in sync by test_envoy_yaml_configuration).
+ENVOY_CONFIG = {
+    "request": {
+        "rename": {"x-api-token": "authorization"},
+        "remove": ["x-internal-debug"],
+        "set": {"x-forwarded-by": "header_rewrite"},
+    },
+    "response": {
+        "remove": ["server", "x-powered-by"],
+        "set": {"x-frame-options": "DENY", "x-content-type-options": "nosniff"},
+        "add": [["cache-control", "no-store"]],
+    },
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def make_host(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> MakeHost:
+    def make(**kwargs: Any) -> HostEmulator:
+        if request.param == "native":
+            return proxywasm_host(filter_module.Root, **kwargs)
+        wasm = request.getfixturevalue("proxywasm_build")(HERE / "filter.py")
+        return proxywasm_host(wasm=wasm, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def host(make_host: MakeHost) -> HostEmulator:
+    return make_host(plugin_configuration=ENVOY_CONFIG)
+
+
+def envoy_yaml_configuration() -> Any:
+    """The plugin configuration envoy.yaml passes (its one-line ``value: '...'``)."""
+    match = re.search(r"^\s*value: '(.*)'\s*$", (HERE / "envoy.yaml").read_text(), re.MULTILINE)
+    assert match, "no plugin configuration in envoy.yaml"
+    return json.loads(match.group(1))
+
+
+def roundtrip(
+    host: HostEmulator,
+    request: list[tuple[str, str]],
+    response: list[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """One request/response; returns (request headers upstream sees, response headers client sees)."""
+    ctx = host.initialize_http_context()
+    assert host.call_on_request_headers(ctx, request, end_of_stream=True) == Action.CONTINUE
+    assert host.call_on_response_headers(ctx, response, end_of_stream=True) == Action.CONTINUE
+    sent_up, sent_down = (
+        host.get_current_request_headers(ctx),
+        host.get_current_response_headers(ctx),
+    )
+    host.complete_http_context(ctx)
+    assert host.get_logs(LogLevel.ERROR) == []
+    return sent_up, sent_down
+
+
+REQUEST = [(":method", "GET"), (":path", "/"), (":authority", "example.com")]
+
+
+def test_envoy_yaml_configuration(host: HostEmulator) -> None:
+    up, down = roundtrip(
+        host,
+        REQUEST + [("x-api-token", "Bearer t"), ("x-internal-debug", "1"), ("accept", "*/*")],
+        [
+            (":status", "200"),
+            ("server", "gunicorn"),
+            ("x-powered-by", "php"),
+            ("content-type", "text/html"),
+        ],
+    )
+    assert up == REQUEST + [
+        ("accept", "*/*"),
+        ("authorization", "Bearer t"),
+        ("x-forwarded-by", "header_rewrite"),
+    ]
+    assert down == [
+        (":status", "200"),
+        ("content-type", "text/html"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "no-store"),
+    ]
+    assert envoy_yaml_configuration() == ENVOY_CONFIG
+
+
+def test_no_configuration_passes_everything_through(make_host: MakeHost) -> None:
+    host = make_host()
+    request = REQUEST + [("x-a", "1")]
+    response = [(":status", "404"), ("server", "s")]
+    assert roundtrip(host, request, response) == (request, response)
+
+
+def test_set_replaces_every_value_and_add_keeps_them(make_host: MakeHost) -> None:
+    host = make_host(
+        plugin_configuration={
+            "response": {"set": {"vary": "accept"}, "add": [["link", "</a>"], ["link", "</b>"]]}
+        }
+    )
+    _, down = roundtrip(
+        host,
+        REQUEST,
+        [(":status", "200"), ("vary", "origin"), ("vary", "cookie"), ("link", "</z>")],
+    )
+    assert [v for k, v in down if k == "vary"] == ["accept"]
+    assert [v for k, v in down if k == "link"] == ["</z>", "</a>", "</b>"]
+
+
+def test_rename_moves_every_value_and_replaces_the_target(make_host: MakeHost) -> None:
+    host = make_host(plugin_configuration={"request": {"rename": [["x-old", "X-New"]]}})
+    up, _ = roundtrip(
+        host,
+        REQUEST + [("x-old", "1"), ("x-new", "stale"), ("x-old", "2")],
+        [(":status", "200")],
+    )
+    assert [v for k, v in up if k == "x-new"] == ["1", "2"]
+    assert not [k for k, _ in up if k == "x-old"]
+
+
+def test_rename_of_a_missing_header_is_a_no_op(make_host: MakeHost) -> None:
+    host = make_host(plugin_configuration={"request": {"rename": {"x-old": "x-new"}}})
+    up, _ = roundtrip(host, REQUEST + [("x-new", "kept")], [(":status", "200")])
+    assert up == REQUEST + [("x-new", "kept")]
+
+
+def test_names_are_case_insensitive(make_host: MakeHost) -> None:
+    host = make_host(
+        plugin_configuration={
+            "response": {"remove": ["Server"], "set": {"X-Frame-Options": "DENY"}}
+        }
+    )
+    _, down = roundtrip(host, REQUEST, [(":status", "200"), ("server", "envoy")])
+    assert down == [(":status", "200"), ("x-frame-options", "DENY")]
+
+
+def test_pseudo_header_can_be_set(make_host: MakeHost) -> None:
+    host = make_host(plugin_configuration={"request": {"set": {":path": "/rewritten"}}})
+    up, _ = roundtrip(host, REQUEST, [(":status", "200")])
+    assert (":path", "/rewritten") in up and (":path", "/") not in up
+
+
+def test_order_rename_remove_set_add(make_host: MakeHost) -> None:
+    # rename a -> b, then remove b: nothing of a survives; set c, then add c: two values.
+    host = make_host(
+        plugin_configuration={
+            "request": {
+                "rename": {"x-a": "x-b"},
+                "remove": ["x-b"],
+                "set": {"x-c": "1"},
+                "add": [["x-c", "2"]],
+            }
+        }
+    )
+    up, _ = roundtrip(host, REQUEST + [("x-a", "a")], [(":status", "200")])
+    assert up == REQUEST + [("x-c", "1"), ("x-c", "2")]
+
+
+def test_error_responses_are_rewritten_too(make_host: MakeHost) -> None:
+    # An error response (here as Envoy would make it for a dead upstream) is rewritten as any other.
+    host = make_host(plugin_configuration=ENVOY_CONFIG)
+    ctx = host.initialize_http_context()
+    host.call_on_request_headers(ctx, REQUEST, end_of_stream=True)
+    host.call_on_response_headers(
+        ctx, [(":status", "503"), ("server", "envoy")], end_of_stream=False
+    )
+    host.call_on_response_body(ctx, b"no healthy upstream", end_of_stream=True)
+    down = host.get_current_response_headers(ctx)
+    assert ("server", "envoy") not in down and ("x-frame-options", "DENY") in down
+    assert host.get_current_response_body(ctx) == b"no healthy upstream"
+
+
+@pytest.mark.parametrize(
+    "configuration",
+    [
+        b"not json",
+        b"[]",
+        {"requests": {}},
+        {"request": {"delete": ["x"]}},
+        {"request": {"remove": "x-a"}},
+        {"request": {"set": [["x-a"]]}},
+        {"request": {"set": {"x-a": 1}}},
+        {"request": {"set": "x-a"}},
+        {"response": {"remove": [":status"]}},
+        {"request": {"rename": {":path": "x-path"}}},
+        {"request": {"add": {"": "v"}}},
+    ],
+)
+def test_invalid_configuration_is_rejected(make_host: MakeHost, configuration: Any) -> None:
+    host = make_host(plugin_configuration=configuration, start=False)
+    assert host.start_vm()
+    assert host.start_plugin() is False
+    [error] = host.get_logs(LogLevel.ERROR)
+    assert error.startswith("header_rewrite: invalid configuration: ")
+
+
+def test_reconfiguration_replaces_the_rules(make_host: MakeHost) -> None:
+    host = make_host(plugin_configuration={"response": {"set": {"x-v": "1"}}})
+    assert host.configure({"response": {"set": {"x-v": "2"}}})
+    _, down = roundtrip(host, REQUEST, [(":status", "200")])
+    assert ("x-v", "2") in down
+    # A rejected configuration keeps the previous rules.
+    assert host.configure({"response": {"set": "bad"}}) is False
+    host.clear_logs()
+    _, down = roundtrip(host, REQUEST, [(":status", "200")])
+    assert ("x-v", "2") in down

@@ -1,0 +1,172 @@
+"""rate_limit: a token bucket per client, shared by every worker through shared data.
+
+Each client (the value of ``key_header``, or the client IP from the
+``source.address`` property when that header is absent or not configured) owns
+a bucket of at most ``burst`` tokens that refills at ``requests_per_second``.
+A request takes one token; with none left it gets a ``429`` local reply with
+``retry-after`` (whole seconds until a token is back).
+
+The buckets live in Envoy's shared data, which every VM of the plugin (one per
+worker thread) sees. A bucket is the text ``"<tokens> <last refill, ns>"``
+under the key ``rate_limit:<client>``. Refill is lazy: each request adds the
+tokens earned since the bucket's last update (``get_current_time_nanoseconds``),
+so idle clients cost nothing and no timer is needed. The update is a
+compare-and-swap: read ``(value, cas)``, compute, ``set_shared_data(key,
+new, cas)``; if another worker wrote the key in between, the host answers
+``CasMismatchError`` and the filter reads again (up to ``MAX_ATTEMPTS`` times,
+then lets the request through and counts ``rate_limit.contended``).
+
+Plugin configuration (JSON, every key optional; defaults shown)::
+
+    {"requests_per_second": 10, "burst": 20, "key_header": ""}
+
+Counters: ``rate_limit.allowed``, ``rate_limit.limited``, ``rate_limit.contended``.
+Allowed responses carry ``x-ratelimit-limit`` (burst) and
+``x-ratelimit-remaining`` (whole tokens left after this request).
+"""
+
+import json
+
+import proxywasm
+from proxywasm import Action, CasMismatchError, HttpContext, RootContext
+
+
+class ConfigError(ValueError):
+    """The plugin configuration does not follow the documented shape."""
+
+
+ALLOWED = proxywasm.Counter("rate_limit.allowed")
+LIMITED = proxywasm.Counter("rate_limit.limited")
+CONTENDED = proxywasm.Counter("rate_limit.contended")
+
+MAX_ATTEMPTS = 8
+NS_PER_S = 1_000_000_000
+
+
+def client_ip(address: str) -> str:
+    """``"10.0.0.1:5555"`` -> ``"10.0.0.1"``, ``"[::1]:5555"`` -> ``"::1"``; anything else as is."""
+    if address.startswith("["):
+        end = address.find("]")
+        return address[1:end] if end > 0 else address
+    if address.count(":") == 1:
+        return address.split(":", 1)[0]
+    return address
+
+
+def refill(value: bytes | None, now_ns: int, rate: float, burst: int) -> float:
+    """Tokens in a bucket stored as ``value`` (None: a new, full bucket) at ``now_ns``."""
+    if value is None:
+        return float(burst)
+    try:
+        tokens_text, last_text = value.decode().split(" ")
+        tokens, last_ns = float(tokens_text), int(last_text)
+    except ValueError:
+        return float(burst)  # unreadable: start over
+    elapsed_ns = max(0, now_ns - last_ns)  # a clock that went back earns nothing
+    return min(float(burst), tokens + elapsed_ns * rate / NS_PER_S)
+
+
+class RateLimit(HttpContext):
+    root: "Root"
+
+    def __init__(self, context_id: int, root: "Root") -> None:
+        super().__init__(context_id, root)
+        self.remaining = -1
+
+    def client_key(self) -> str:
+        header = self.root.key_header
+        if header:
+            value = self.get_http_request_header(header)
+            if value:
+                return "h:" + value
+        address = self.get_property_str(["source", "address"])
+        return "ip:" + client_ip(address) if address else "unknown"
+
+    def take_token(self, key: str) -> tuple[bool, float]:
+        """``(allowed, tokens left)``, updating the shared bucket with compare-and-swap."""
+        rate, burst = self.root.rate, self.root.burst
+        for _ in range(MAX_ATTEMPTS):
+            value, cas = self.get_shared_data(key)
+            now = self.get_current_time_nanoseconds()
+            tokens = refill(value, now, rate, burst)
+            allowed = tokens >= 1.0
+            if allowed:
+                tokens -= 1.0
+            try:
+                self.set_shared_data(key, f"{tokens!r} {now}".encode(), cas)
+            except CasMismatchError:
+                continue  # another worker updated this bucket: read it again
+            return allowed, tokens
+        CONTENDED.increment()
+        proxywasm.log_warn(f"rate_limit: bucket {key!r} too contended, request let through")
+        return True, 0.0
+
+    def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        key = "rate_limit:" + self.client_key()
+        allowed, tokens = self.take_token(key)
+        if allowed:
+            ALLOWED.increment()
+            self.remaining = int(tokens)
+            return Action.CONTINUE
+        LIMITED.increment()
+        wait_s = (1.0 - tokens) / self.root.rate
+        retry_after = max(1, int(wait_s) + (wait_s > int(wait_s)))  # ceil, at least 1
+        self.send_http_response(
+            429,
+            [
+                ("retry-after", str(retry_after)),
+                ("x-ratelimit-limit", str(self.root.burst)),
+                ("x-ratelimit-remaining", "0"),
+                ("content-type", "text/plain"),
+            ],
+            b"too many requests\n",
+            details="rate_limited",
+        )
+        return Action.PAUSE
+
+    def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        if self.remaining >= 0:  # not for our own 429
+            self.set_http_response_header("x-ratelimit-limit", str(self.root.burst))
+            self.set_http_response_header("x-ratelimit-remaining", str(self.remaining))
+        return Action.CONTINUE
+
+
+class Root(RootContext):
+    rate = 10.0
+    burst = 20
+    key_header = ""
+
+    def on_vm_start(self, vm_configuration_size: int) -> bool:
+        for counter in (ALLOWED, LIMITED, CONTENDED):
+            counter.get()  # defines it now, so Envoy's /stats lists it from the start, at 0
+        return True
+
+    def on_configure(self, plugin_configuration_size: int) -> bool:
+        raw = self.get_plugin_configuration()
+        try:
+            config = json.loads(raw) if raw else {}
+            if not isinstance(config, dict):
+                raise ConfigError("the configuration must be a JSON object")
+            unknown = set(config) - {"requests_per_second", "burst", "key_header"}
+            if unknown:
+                raise ConfigError(f"unknown keys {sorted(unknown)}")
+            rate = config.get("requests_per_second", self.rate)
+            burst = config.get("burst", self.burst)
+            key_header = config.get("key_header", self.key_header)
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+                raise ConfigError("requests_per_second must be a number > 0")
+            if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+                raise ConfigError("burst must be an integer >= 1")
+            if not isinstance(key_header, str):
+                raise ConfigError("key_header must be a string")
+        except ValueError as exc:
+            proxywasm.log_error(f"rate_limit: invalid configuration: {exc}")
+            return False
+        self.rate, self.burst, self.key_header = float(rate), burst, key_header.lower()
+        return True
+
+    def create_http_context(self, context_id: int) -> HttpContext:
+        return RateLimit(context_id, self)
+
+
+proxywasm.set_root_context(Root)
