@@ -171,3 +171,16 @@ def test_unknown_metric_names_are_key_errors() -> None:
 def test_empty_metric_name_is_value_error() -> None:
     with pytest.raises(ValueError):
         proxywasm.Counter("")
+
+
+def test_define_makes_a_metric_visible_before_first_use() -> None:
+    hist = proxywasm.Histogram("sizes.defined_early")
+
+    class R(RootContext):
+        def on_vm_start(self, vm_configuration_size: int) -> bool:
+            hist.define()
+            return True
+
+    host = HostEmulator(R)
+    host.start_vm()
+    assert host.get_histogram("sizes.defined_early") == []

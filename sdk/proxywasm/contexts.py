@@ -37,8 +37,9 @@ class BaseContext:
         """The answer to :meth:`dispatch_http_call` ``token_id`` arrived.
 
         Read it with :meth:`get_http_call_response_headers` and
-        :meth:`get_http_call_response_body`. A failed call (timeout, reset)
-        arrives with no headers.
+        :meth:`get_http_call_response_body`. Envoy answers failures itself: a
+        timeout arrives as a ``504``, a refused connection as a ``503`` (both
+        with headers); only a reset stream arrives with no headers at all.
         """
 
     def on_grpc_call_response(self, token_id: int, status_code: int, response_size: int) -> None:

@@ -30,6 +30,11 @@ class _Metric:
             self._vm_key = _state.vm_key
         return self._id
 
+    def define(self) -> None:
+        """Define the metric in this VM now (call it in ``on_vm_start`` or
+        ``on_configure``), so it shows in Envoy's stats before its first use."""
+        self._metric_id()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 

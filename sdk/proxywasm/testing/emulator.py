@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from .. import _nullhost, _state
 from ..dispatcher import Dispatcher, RootFactory
@@ -115,7 +115,7 @@ class HostEmulator(AbiHost):
         *,
         plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
         **kwargs: Any,
-    ) -> HostEmulator:
+    ) -> Self:
         """Run a compiled proxy-wasm module (ours or another SDK's) under wasmtime."""
         from .wasm import WasmCallbacks
 
