@@ -75,7 +75,7 @@ def test_new_creates_the_files(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ):
         assert needle in envoy_yaml
     test_py = (folder / "test_filter.py").read_text()
-    assert "proxywasm_build" in test_py and "pytest.mark.slow" in test_py
+    assert "proxywasm_filter_host" in test_py and "PROXYWASM_FILTER" in test_py
     compile(filter_py, "filter.py", "exec")
     compile(test_py, "test_filter.py", "exec")
     # No temporary folder is left next to it.

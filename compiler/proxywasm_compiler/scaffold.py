@@ -102,50 +102,25 @@ wasmtime.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 from proxywasm import Action, LogLevel
-from proxywasm.testing import HostEmulator
-from proxywasm.testing.pytest_plugin import HostFactory
+from proxywasm.testing import HostEmulator, load_filter
 
 HERE = Path(__file__).resolve().parent
-
-
-def load_filter() -> ModuleType:
-    """Import ``filter.py`` by path, under a name no other filter uses."""
-    name = "__MODULE__"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / "filter.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-filter_module = load_filter()
+#: Run by the proxywasm_filter_host fixture, natively and (marked slow) compiled.
+PROXYWASM_FILTER = HERE / "filter.py"
+filter_module = load_filter(PROXYWASM_FILTER)
 
 MakeHost = Callable[..., HostEmulator]
 
 
-@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.slow)])
-def make_host(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> MakeHost:
+@pytest.fixture
+def make_host(proxywasm_filter_host: MakeHost) -> MakeHost:
     """``make_host(plugin_configuration=...)`` -> a started host, native or compiled."""
-
-    def make(**kwargs: Any) -> HostEmulator:
-        if request.param == "native":
-            return proxywasm_host(filter_module.Root, **kwargs)
-        wasm = request.getfixturevalue("proxywasm_build")(HERE / "filter.py")
-        return proxywasm_host(wasm=wasm, **kwargs)
-
-    return make
+    return proxywasm_filter_host
 
 
 def roundtrip(host: HostEmulator, path: str = "/hello") -> tuple[int, list[tuple[str, str]]]:
@@ -183,7 +158,7 @@ def test_configuration_of_envoy_yaml(make_host: MakeHost) -> None:
 
 @pytest.mark.parametrize("configuration", [b"not json", b"[1, 2]"])
 def test_bad_configuration_is_refused(configuration: bytes) -> None:
-    host = HostEmulator(filter_module.Root, plugin_configuration=configuration)
+    host = HostEmulator(filter_module, plugin_configuration=configuration)
     assert host.start_vm()
     assert host.start_plugin() is False  # Envoy would refuse the plugin
     [error] = host.get_logs(LogLevel.ERROR)

@@ -9,64 +9,31 @@ once per session by ``proxywasm build``, run under wasmtime by
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from proxywasm import Action, LogLevel
-from proxywasm.testing import HostEmulator
-from proxywasm.testing.pytest_plugin import HostFactory
+from proxywasm.testing import HostEmulator, load_filter
 
 HERE = Path(__file__).resolve().parent
-
-#: The ways a test runs the filter: natively, and compiled (slow tier: builds the module).
-BACKENDS = ["native", pytest.param("wasm", marks=pytest.mark.slow)]
-
-
-def load_filter() -> ModuleType:
-    """Import this folder's ``filter.py`` by path, under a name unique to the example.
-
-    Every example has a ``filter.py``; importing them by path keeps them from
-    shadowing each other (or the builtin ``filter``) in ``sys.modules``.
-    """
-    name = f"_proxywasm_example_{HERE.name}_filter"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / "filter.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+#: The filter the plugin's proxywasm_filter_host runs, natively and compiled.
+PROXYWASM_FILTER = HERE / "filter.py"
 
 
-filter_module = load_filter()
+
+
+
+filter_module = load_filter(PROXYWASM_FILTER)
 
 MakeHost = Callable[..., HostEmulator]
 
 
-@pytest.fixture(params=BACKENDS)
-def make_host(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> MakeHost:
-    """A factory: ``make_host(plugin_configuration=...)`` -> a started, configured host.
-
-    Built on the ``proxywasm_host`` fixture of the package's pytest plugin,
-    which fails the test with the filter's error log if the VM or the plugin
-    does not start.
-    """
-
-    def make(**kwargs: Any) -> HostEmulator:
-        if request.param == "native":
-            # Pass the root class explicitly: several examples share one test
-            # process, and each one registers its own root on import.
-            return proxywasm_host(filter_module.Root, **kwargs)
-        wasm = request.getfixturevalue("proxywasm_build")(HERE / "filter.py")
-        return proxywasm_host(wasm=wasm, **kwargs)
-
-    return make
+@pytest.fixture
+def make_host(proxywasm_filter_host: MakeHost) -> MakeHost:
+    """Hosts running the filter natively and compiled (the plugin's proxywasm_filter_host)."""
+    return proxywasm_filter_host
 
 
 @pytest.fixture

@@ -8,38 +8,24 @@ As in ``examples/add_header``: every test takes its host from ``make_host`` /
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from proxywasm import Action, LogLevel
-from proxywasm.testing import HostEmulator
-from proxywasm.testing.pytest_plugin import HostFactory
+from proxywasm.testing import HostEmulator, load_filter
 
 HERE = Path(__file__).resolve().parent
-BACKENDS = ["native", pytest.param("wasm", marks=pytest.mark.slow)]
+#: The filter the plugin's proxywasm_filter_host runs, natively and compiled.
+PROXYWASM_FILTER = HERE / "filter.py"
 
 
-def load_filter() -> ModuleType:
-    """Import this folder's ``filter.py`` by path, under a name unique to the example."""
-    name = f"_proxywasm_example_{HERE.name}_filter"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, HERE / "filter.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-filter_module = load_filter()
+filter_module = load_filter(PROXYWASM_FILTER)
 MakeHost = Callable[..., HostEmulator]
 
 ENVOY_CONFIG = {
@@ -57,15 +43,10 @@ REQUEST = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def make_host(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> MakeHost:
-    def make(**kwargs: Any) -> HostEmulator:
-        if request.param == "native":
-            return proxywasm_host(filter_module.Root, **kwargs)
-        wasm = request.getfixturevalue("proxywasm_build")(HERE / "filter.py")
-        return proxywasm_host(wasm=wasm, **kwargs)
-
-    return make
+@pytest.fixture
+def make_host(proxywasm_filter_host: MakeHost) -> MakeHost:
+    """Hosts running the filter natively and compiled (the plugin's proxywasm_filter_host)."""
+    return proxywasm_filter_host
 
 
 @pytest.fixture

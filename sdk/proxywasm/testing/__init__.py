@@ -11,6 +11,7 @@ Never frozen into a compiled module.
 
 from .abi_host import AbiHost, encode_property
 from .emulator import HostEmulator
+from .loader import filter_roots, load_filter
 from .state import (
     GrpcCallAttributes,
     HttpCallAttributes,
@@ -32,4 +33,6 @@ __all__ = [
     "SharedQueue",
     "TcpConnection",
     "encode_property",
+    "filter_roots",
+    "load_filter",
 ]

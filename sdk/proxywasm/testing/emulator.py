@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any, Protocol, Self
 
 from .. import _nullhost, _state
@@ -37,6 +38,16 @@ class Callbacks(Protocol):
     def proxy_on_context_create(self, context_id: int, parent_context_id: int) -> None: ...
     def proxy_on_vm_start(self, root_context_id: int, vm_configuration_size: int) -> bool: ...
     def proxy_on_configure(self, root_context_id: int, plugin_configuration_size: int) -> bool: ...
+
+
+def _roots_of(root: RootFactory | ModuleType | None) -> dict[str | None, RootFactory] | None:
+    if root is None:
+        return None  # what set_root_context registered
+    if isinstance(root, ModuleType):
+        from .loader import filter_roots
+
+        return filter_roots(root)
+    return {None: root}
 
 
 def _b(value: str | bytes) -> bytes:
@@ -73,14 +84,16 @@ def _config(value: bytes | str | dict[str, Any] | list[Any] | None) -> bytes | N
 class HostEmulator(AbiHost):
     """A proxy-wasm host in Python: the "null runtime".
 
-    ``root`` is the plugin's ``RootContext`` subclass (or a factory); ``None``
-    uses what the filter module registered with ``proxywasm.set_root_context``.
+    ``root`` is the plugin's ``RootContext`` subclass (or a factory), or a
+    filter module loaded with :func:`proxywasm.testing.load_filter` (its
+    registered roots, selected by ``root_id``); ``None`` uses what was
+    registered globally with ``proxywasm.set_root_context``.
     Each instance has its own host state (shared data, queues, metrics, logs).
     """
 
     def __init__(
         self,
-        root: RootFactory | None = None,
+        root: RootFactory | ModuleType | None = None,
         *,
         plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
         vm_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
@@ -102,7 +115,7 @@ class HostEmulator(AbiHost):
         if _callbacks is not None:
             self._vm: Any = _callbacks
         else:
-            self._vm = Dispatcher(None if root is None else {None: root})
+            self._vm = Dispatcher(_roots_of(root))
         self._plugin_configuration = _config(plugin_configuration)
         self._root_context_id = 0
         self._depth = 0

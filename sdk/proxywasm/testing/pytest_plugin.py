@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from os import PathLike
+    from types import ModuleType
 
     from ..dispatcher import RootFactory
     from .emulator import HostEmulator
 
-__all__ = ["HostFactory", "BuildFactory", "proxywasm_host", "proxywasm_build"]
+__all__ = ["HostFactory", "BuildFactory", "proxywasm_host", "proxywasm_build", "proxywasm_filter_host"]
 
 
 def _error_logs(host: HostEmulator) -> str:
@@ -57,7 +59,7 @@ class HostFactory:
 
     def __call__(
         self,
-        root: RootFactory | None = None,
+        root: RootFactory | ModuleType | None = None,
         *,
         wasm: str | PathLike[str] | None = None,
         plugin_configuration: Any = None,
@@ -187,6 +189,40 @@ def proxywasm_build(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
     compiled module. Builds take seconds: mark such tests ``slow``.
     """
     return BuildFactory(tmp_path_factory.mktemp("proxywasm-build"))
+
+
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.slow)])
+def proxywasm_filter_host(
+    request: pytest.FixtureRequest, proxywasm_host: HostFactory
+) -> Callable[..., HostEmulator]:
+    """Run each test twice: natively, and compiled (slow tier). Returns a factory.
+
+    The test module names its filter file::
+
+        PROXYWASM_FILTER = Path(__file__).parent / "filter.py"
+
+        def test_adds_header(proxywasm_filter_host):
+            host = proxywasm_filter_host(plugin_configuration={"value": "hi"})
+            ...
+
+    Natively the file is imported with :func:`proxywasm.testing.load_filter`
+    (its own root contexts, pdb works); compiled, it is built once per session
+    with ``proxywasm build`` and run under wasmtime. Hosts come started, as
+    from ``proxywasm_host``.
+    """
+    path = getattr(request.module, "PROXYWASM_FILTER", None)
+    if path is None:
+        pytest.fail(
+            "proxywasm_filter_host: set PROXYWASM_FILTER = <path of filter.py> in the test module",
+            pytrace=False,
+        )
+    if request.param == "native":
+        from .loader import load_filter
+
+        module = load_filter(path)
+        return lambda **kwargs: proxywasm_host(module, **kwargs)
+    wasm = request.getfixturevalue("proxywasm_build")(path)
+    return lambda **kwargs: proxywasm_host(wasm=wasm, **kwargs)
 
 
 def pytest_configure(config: pytest.Config) -> None:
