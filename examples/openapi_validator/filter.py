@@ -29,6 +29,7 @@ Counters (each counts requests with at least one violation of that kind):
 """
 
 import json
+from typing import Any
 
 import openapi
 import proxywasm
@@ -48,10 +49,12 @@ class ConfigError(ValueError):
     """The plugin configuration cannot be used."""
 
 
-def parse_config(raw: bytes | None) -> dict:
+def parse_config(raw: bytes | None) -> dict[str, Any]:
     """The checked plugin configuration: ``spec`` (an :class:`openapi.Spec`), ``mode``, limits."""
     if not raw:
-        raise ConfigError('no plugin configuration: {"spec": ..., "mode": "monitor" | "enforce"} is required')
+        raise ConfigError(
+            'no plugin configuration: {"spec": ..., "mode": "monitor" | "enforce"} is required'
+        )
     try:
         config = json.loads(raw)
     except UnicodeDecodeError:
@@ -65,9 +68,12 @@ def parse_config(raw: bytes | None) -> dict:
         raise ConfigError(f"unknown configuration field(s): {', '.join(unknown)}")
     mode = config.get("mode", "monitor")
     if mode not in ("monitor", "enforce"):
-        raise ConfigError(f"bad mode {mode!r}: use \"monitor\" or \"enforce\"")
+        raise ConfigError(f'bad mode {mode!r}: use "monitor" or "enforce"')
     limits = {}
-    for name, default in (("log_limit", DEFAULT_LOG_LIMIT), ("max_body_bytes", DEFAULT_MAX_BODY_BYTES)):
+    for name, default in (
+        ("log_limit", DEFAULT_LOG_LIMIT),
+        ("max_body_bytes", DEFAULT_MAX_BODY_BYTES),
+    ):
         value = config.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"bad {name} {value!r}: a non-negative integer is required")
@@ -84,12 +90,14 @@ def parse_config(raw: bytes | None) -> dict:
 class Validate(HttpContext):
     """One request: find its operation, validate it, check the response status."""
 
+    root: "Root"
+
     def __init__(self, context_id: int, root: "Root") -> None:
         super().__init__(context_id, root)
         self.method = ""
         self.path = ""
-        self.operation = None  # the matched openapi.Operation, kept for the response
-        self.body_plan = None  # set while a JSON body is to be validated
+        self.operation: openapi.Operation | None = None  # kept for the response
+        self.body_plan: dict[str, Any] | None = None  # set while a JSON body is to be validated
         self.chunks: list[bytes] | None = None  # monitor mode: copies of the body chunks
         self.body_size = 0
         self.counted: set[str] = set()
@@ -111,7 +119,7 @@ class Validate(HttpContext):
         if op is not None:
             self.operation = op
             violations = spec.check_parameters(op, path_values, query, headers)
-            content_type = (headers.get("content-type") or [None])[0]
+            content_type = headers["content-type"][0] if "content-type" in headers else None
             body_violations, plan = spec.body_plan(op, content_type, has_body=not end_of_stream)
             violations += body_violations
             enforce_now = violations and self.root.mode == "enforce"
@@ -160,7 +168,9 @@ class Validate(HttpContext):
         return self.finish_body(data)
 
     def skip_body(self, size: int) -> Action:
-        proxywasm.log_debug(f"{PREFIX}: {self.method} {self.path}: body of {size}+ bytes not validated (max_body_bytes)")
+        proxywasm.log_debug(
+            f"{PREFIX}: {self.method} {self.path}: body of {size}+ bytes not validated (max_body_bytes)"
+        )
         self.body_plan = None
         self.chunks = None
         return Action.CONTINUE
@@ -181,14 +191,20 @@ class Validate(HttpContext):
         if not self.operation.documents_status(status):
             documented = ", ".join(sorted(self.operation.responses or ())) or "none"
             self.report(
-                [openapi.Violation("undocumented_status", "response", f"status {status} is not documented for {self.operation.method.upper()} {self.operation.template} (documented: {documented})")],
+                [
+                    openapi.Violation(
+                        "undocumented_status",
+                        "response",
+                        f"status {status} is not documented for {self.operation.method.upper()} {self.operation.template} (documented: {documented})",
+                    )
+                ],
                 response=True,
             )
         return Action.CONTINUE
 
     # -- reporting -----------------------------------------------------------------------
 
-    def report(self, violations: list, response: bool = False) -> Action:
+    def report(self, violations: list[openapi.Violation], response: bool = False) -> Action:
         """Count, log and (enforce mode, request side) reject."""
         root = self.root
         for violation in violations:
@@ -197,9 +213,13 @@ class Validate(HttpContext):
                 violations_total[violation.kind].increment()
             if root.logged < root.log_limit:
                 root.logged += 1
-                proxywasm.log_warn(f"{PREFIX}: {self.method} {self.path}: {violation.kind}: {violation.where()}: {violation.detail}")
+                proxywasm.log_warn(
+                    f"{PREFIX}: {self.method} {self.path}: {violation.kind}: {violation.where()}: {violation.detail}"
+                )
                 if root.logged == root.log_limit:
-                    proxywasm.log_warn(f"{PREFIX}: log_limit ({root.log_limit}) reached: further violations are only counted")
+                    proxywasm.log_warn(
+                        f"{PREFIX}: log_limit ({root.log_limit}) reached: further violations are only counted"
+                    )
         if response or root.mode != "enforce":
             return Action.CONTINUE
         first = violations[0]
@@ -215,18 +235,23 @@ class Validate(HttpContext):
             "path": self.path,
         }
         if self.operation is not None:
-            problem["operation"] = self.operation.operation_id or f"{self.operation.method.upper()} {self.operation.template}"
+            problem["operation"] = (
+                self.operation.operation_id
+                or f"{self.operation.method.upper()} {self.operation.template}"
+            )
         problem["errors"] = [v.as_problem() for v in violations]
         self.replied = True
         self.body_plan = None
-        self.send_http_response(400, [("content-type", "application/problem+json")], json.dumps(problem).encode())
+        self.send_http_response(
+            400, [("content-type", "application/problem+json")], json.dumps(problem).encode()
+        )
         return Action.PAUSE
 
 
 class Root(RootContext):
     #: The validator only observes: a bug in it must never take traffic down.
     fail_open = True
-    spec = None
+    spec: openapi.Spec
     mode = "monitor"
     log_limit = DEFAULT_LOG_LIMIT
     max_body_bytes = DEFAULT_MAX_BODY_BYTES
@@ -239,7 +264,9 @@ class Root(RootContext):
             proxywasm.log_error(f"{PREFIX}: {exc}")
             return False
         for counter in (requests_total, *violations_total.values()):
-            counter.increment(0)  # define every counter now: all of them show in Envoy's /stats from the start
+            counter.increment(
+                0
+            )  # define every counter now: all of them show in Envoy's /stats from the start
         self.spec = config["spec"]
         self.mode = config["mode"]
         self.log_limit = config["log_limit"]

@@ -61,7 +61,9 @@ class Violation:
 
     __slots__ = ("detail", "kind", "location", "name", "pointer")
 
-    def __init__(self, kind: str, location: str, detail: str, name: str = "", pointer: str = "") -> None:
+    def __init__(
+        self, kind: str, location: str, detail: str, name: str = "", pointer: str = ""
+    ) -> None:
         self.kind = kind
         self.location = location
         self.detail = detail
@@ -126,7 +128,9 @@ def load_document(source: Any) -> Any:
         try:
             return _json_keys(yamlish.loads(text))
         except yamlish.YamlError as exc:
-            raise SpecError(f"spec is not valid YAML (or not in the supported subset): {exc}") from None
+            raise SpecError(
+                f"spec is not valid YAML (or not in the supported subset): {exc}"
+            ) from None
     return source
 
 
@@ -144,7 +148,9 @@ def unquote(text: str, plus: bool = False) -> str:
         text = text.replace("+", " ")
     if "%" not in text:
         return text
-    return _PERCENT_RUN.sub(lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode("utf-8", "replace"), text)
+    return _PERCENT_RUN.sub(
+        lambda m: bytes.fromhex(m.group(0).replace("%", "")).decode("utf-8", "replace"), text
+    )
 
 
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
@@ -265,9 +271,7 @@ def _is_time(text: str) -> bool:
     hour, minute, second = int(m.group(1)), int(m.group(2)), int(m.group(3))
     if hour > 23 or minute > 59 or second > 60:
         return False
-    if m.group(6) is not None and (int(m.group(6)) > 23 or int(m.group(7)) > 59):
-        return False
-    return True
+    return m.group(6) is None or (int(m.group(6)) <= 23 and int(m.group(7)) <= 59)
 
 
 def _is_date_time(text: str) -> bool:
@@ -400,7 +404,9 @@ class SchemaValidator:
 
     # -- validation -----------------------------------------------------------------
 
-    def validate(self, schema: Any, instance: Any, pointer: str = "#", request: bool = True) -> list[tuple[str, str]]:
+    def validate(
+        self, schema: Any, instance: Any, pointer: str = "#", request: bool = True
+    ) -> list[tuple[str, str]]:
         """Errors of ``instance`` against ``schema``: ``[(JSON pointer, message)]``, at most ``MAX_ERRORS``.
 
         ``request``: the instance is sent by a client, so ``readOnly``
@@ -414,7 +420,15 @@ class SchemaValidator:
     def is_valid(self, schema: Any, instance: Any, request: bool = True) -> bool:
         return not self.validate(schema, instance, "#", request)
 
-    def _check(self, schema: Any, inst: Any, ptr: str, errs: list[tuple[str, str]], depth: int, request: bool) -> None:
+    def _check(
+        self,
+        schema: Any,
+        inst: Any,
+        ptr: str,
+        errs: list[tuple[str, str]],
+        depth: int,
+        request: bool,
+    ) -> None:
         if len(errs) >= MAX_ERRORS or schema is True:
             return
         if schema is False:
@@ -429,7 +443,9 @@ class SchemaValidator:
         if isinstance(ref, str):
             target = self.resolve(ref)
             key = (id(target), id(inst))
-            if key not in self._active:  # the same schema on the same value: a cycle, already being checked
+            if (
+                key not in self._active
+            ):  # the same schema on the same value: a cycle, already being checked
                 self._active.add(key)
                 try:
                     self._check(target, inst, ptr, errs, depth + 1, request)
@@ -445,9 +461,9 @@ class SchemaValidator:
             if not any(_has_type(inst, t) for t in types):
                 errs.append((ptr, f"expected {_types_text(types)}, got {_json_type(inst)}"))
                 return
-        if "enum" in schema and isinstance(schema["enum"], list):
-            if not any(_equal(inst, e) for e in schema["enum"]):
-                errs.append((ptr, f"{_show(inst)} is not one of {_show(schema['enum'])}"))
+        enum = schema.get("enum")
+        if isinstance(enum, list) and not any(_equal(inst, e) for e in enum):
+            errs.append((ptr, f"{_show(inst)} is not one of {_show(enum)}"))
         if "const" in schema and not _equal(inst, schema["const"]):
             errs.append((ptr, f"{_show(inst)} is not {_show(schema['const'])}"))
         if isinstance(inst, bool) or inst is None:
@@ -462,24 +478,34 @@ class SchemaValidator:
             self._object(schema, inst, ptr, errs, depth, request)
         self._combinators(schema, inst, ptr, errs, depth, request)
 
-    def _number(self, schema: dict[str, Any], value: float, ptr: str, errs: list[tuple[str, str]]) -> None:
+    def _number(
+        self, schema: dict[str, Any], value: float, ptr: str, errs: list[tuple[str, str]]
+    ) -> None:
         lo, hi = schema.get("minimum"), schema.get("maximum")
         xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
         num = (int, float)
         if isinstance(lo, num) and not isinstance(lo, bool):
             if xlo is True and value <= lo:
-                errs.append((ptr, f"{_show(value)} is not greater than the exclusive minimum {_show(lo)}"))
+                errs.append(
+                    (ptr, f"{_show(value)} is not greater than the exclusive minimum {_show(lo)}")
+                )
             elif value < lo:
                 errs.append((ptr, f"{_show(value)} is less than the minimum {_show(lo)}"))
         if isinstance(hi, num) and not isinstance(hi, bool):
             if xhi is True and value >= hi:
-                errs.append((ptr, f"{_show(value)} is not less than the exclusive maximum {_show(hi)}"))
+                errs.append(
+                    (ptr, f"{_show(value)} is not less than the exclusive maximum {_show(hi)}")
+                )
             elif value > hi:
                 errs.append((ptr, f"{_show(value)} is greater than the maximum {_show(hi)}"))
         if isinstance(xlo, num) and not isinstance(xlo, bool) and value <= xlo:
-            errs.append((ptr, f"{_show(value)} is not greater than the exclusive minimum {_show(xlo)}"))
+            errs.append(
+                (ptr, f"{_show(value)} is not greater than the exclusive minimum {_show(xlo)}")
+            )
         if isinstance(xhi, num) and not isinstance(xhi, bool) and value >= xhi:
-            errs.append((ptr, f"{_show(value)} is not less than the exclusive maximum {_show(xhi)}"))
+            errs.append(
+                (ptr, f"{_show(value)} is not less than the exclusive maximum {_show(xhi)}")
+            )
         step = schema.get("multipleOf")
         if isinstance(step, num) and not isinstance(step, bool) and step > 0:
             if isinstance(value, int) and isinstance(step, int):
@@ -497,7 +523,9 @@ class SchemaValidator:
             elif not bounds[0] <= value <= bounds[1]:
                 errs.append((ptr, f"{_show(value)} is out of the {fmt} range"))
 
-    def _string(self, schema: dict[str, Any], value: str, ptr: str, errs: list[tuple[str, str]]) -> None:
+    def _string(
+        self, schema: dict[str, Any], value: str, ptr: str, errs: list[tuple[str, str]]
+    ) -> None:
         lo, hi = schema.get("minLength"), schema.get("maxLength")
         if isinstance(lo, int) and len(value) < lo:
             errs.append((ptr, f"{_show(value)} is shorter than the minimum length {lo}"))
@@ -511,7 +539,15 @@ class SchemaValidator:
         if check is not None and not check(value):
             errs.append((ptr, f"{_show(value)} is not a valid {fmt}"))
 
-    def _array(self, schema: dict[str, Any], value: list[Any], ptr: str, errs: list[tuple[str, str]], depth: int, request: bool) -> None:
+    def _array(
+        self,
+        schema: dict[str, Any],
+        value: list[Any],
+        ptr: str,
+        errs: list[tuple[str, str]],
+        depth: int,
+        request: bool,
+    ) -> None:
         lo, hi = schema.get("minItems"), schema.get("maxItems")
         if isinstance(lo, int) and len(value) < lo:
             errs.append((ptr, f"has {len(value)} items, fewer than {lo}"))
@@ -520,7 +556,9 @@ class SchemaValidator:
         if schema.get("uniqueItems") is True:
             for i in range(1, len(value)):
                 if any(_equal(value[i], value[j]) for j in range(i)):
-                    errs.append((_pointer(ptr, i), f"{_show(value[i])} is a duplicate (uniqueItems)"))
+                    errs.append(
+                        (_pointer(ptr, i), f"{_show(value[i])} is a duplicate (uniqueItems)")
+                    )
                     break
         start = 0
         prefix = schema.get("prefixItems") if self.version31 else None
@@ -535,7 +573,15 @@ class SchemaValidator:
                     return
                 self._check(items, value[i], _pointer(ptr, i), errs, depth + 1, request)
 
-    def _object(self, schema: dict[str, Any], value: dict[str, Any], ptr: str, errs: list[tuple[str, str]], depth: int, request: bool) -> None:
+    def _object(
+        self,
+        schema: dict[str, Any],
+        value: dict[str, Any],
+        ptr: str,
+        errs: list[tuple[str, str]],
+        depth: int,
+        request: bool,
+    ) -> None:
         props = schema.get("properties")
         props = props if isinstance(props, dict) else {}
         required = schema.get("required")
@@ -569,7 +615,9 @@ class SchemaValidator:
             if known:
                 continue
             if extra is False:
-                errs.append((where, f"property {_show(key)} is not allowed (additionalProperties: false)"))
+                errs.append(
+                    (where, f"property {_show(key)} is not allowed (additionalProperties: false)")
+                )
             elif isinstance(extra, dict):
                 self._check(extra, item, where, errs, depth + 1, request)
 
@@ -577,7 +625,15 @@ class SchemaValidator:
         node = self.deref(schema)
         return isinstance(node, dict) and node.get(name) is True
 
-    def _combinators(self, schema: dict[str, Any], inst: Any, ptr: str, errs: list[tuple[str, str]], depth: int, request: bool) -> None:
+    def _combinators(
+        self,
+        schema: dict[str, Any],
+        inst: Any,
+        ptr: str,
+        errs: list[tuple[str, str]],
+        depth: int,
+        request: bool,
+    ) -> None:
         all_of = schema.get("allOf")
         if isinstance(all_of, list):
             for sub in all_of:
@@ -593,7 +649,12 @@ class SchemaValidator:
                 failures.append(sub_errs)
             else:
                 closest = min(failures, key=len)[0]
-                errs.append((ptr, f"matches none of the {len(any_of)} anyOf alternatives (closest: {closest[0]}: {closest[1]})"))
+                errs.append(
+                    (
+                        ptr,
+                        f"matches none of the {len(any_of)} anyOf alternatives (closest: {closest[0]}: {closest[1]})",
+                    )
+                )
         one_of = schema.get("oneOf")
         if isinstance(one_of, list) and one_of:
             passing = 0
@@ -607,9 +668,16 @@ class SchemaValidator:
                     passing += 1
             if passing == 0:
                 closest = min(failures, key=len)[0]
-                errs.append((ptr, f"matches none of the {len(one_of)} oneOf alternatives (closest: {closest[0]}: {closest[1]})"))
+                errs.append(
+                    (
+                        ptr,
+                        f"matches none of the {len(one_of)} oneOf alternatives (closest: {closest[0]}: {closest[1]})",
+                    )
+                )
             elif passing > 1:
-                errs.append((ptr, f"matches {passing} of the oneOf alternatives, exactly one is required"))
+                errs.append(
+                    (ptr, f"matches {passing} of the oneOf alternatives, exactly one is required")
+                )
         negated = schema.get("not")
         if isinstance(negated, (dict, bool)):
             sub_errs = []
@@ -712,18 +780,33 @@ _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?\Z")
 class Parameter:
     """A parameter of an operation (after ``$ref`` resolution and defaults)."""
 
-    __slots__ = ("allow_empty", "content_schema", "explode", "json_content", "location", "lookup", "name", "required", "schema", "style")
+    __slots__ = (
+        "allow_empty",
+        "content_schema",
+        "explode",
+        "json_content",
+        "location",
+        "lookup",
+        "name",
+        "required",
+        "schema",
+        "style",
+    )
 
     def __init__(self, raw: dict[str, Any], where: str) -> None:
         name, location = raw.get("name"), raw.get("in")
         if not isinstance(name, str) or location not in ("path", "query", "header", "cookie"):
-            raise SpecError(f"{where}: a parameter needs a 'name' and 'in' (path, query, header or cookie)")
+            raise SpecError(
+                f"{where}: a parameter needs a 'name' and 'in' (path, query, header or cookie)"
+            )
         self.name = name
         self.location = location
         self.lookup = name.lower() if location == "header" else name
         self.required = bool(raw.get("required")) or location == "path"
         self.schema = raw.get("schema")
-        default_style = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}[location]
+        default_style = {"query": "form", "cookie": "form", "path": "simple", "header": "simple"}[
+            location
+        ]
         self.style = raw.get("style") or default_style
         explode = raw.get("explode")
         self.explode = bool(explode) if explode is not None else self.style == "form"
@@ -747,21 +830,35 @@ class Operation:
 
     __slots__ = ("method", "operation_id", "parameters", "request_body", "responses", "template")
 
-    def __init__(self, method: str, template: str, operation_id: str, parameters: list[Parameter], request_body: Any, responses: Any) -> None:
+    def __init__(
+        self,
+        method: str,
+        template: str,
+        operation_id: str,
+        parameters: list[Parameter],
+        request_body: Any,
+        responses: Any,
+    ) -> None:
         self.method = method
         self.template = template
         self.operation_id = operation_id
         self.parameters = parameters
         self.request_body = request_body
         #: documented status keys, upper-cased (``"200"``, ``"2XX"``, ``"DEFAULT"``); None: no responses object
-        self.responses = None if not isinstance(responses, dict) else {str(k).upper() for k in responses}
+        self.responses = (
+            None if not isinstance(responses, dict) else {str(k).upper() for k in responses}
+        )
 
     def documents_status(self, status: str | int) -> bool:
         """Whether ``status`` is declared: the exact code, its ``NXX`` range, or ``default``."""
         if self.responses is None:
             return True
         code = str(status).strip()
-        return code in self.responses or f"{code[:1]}XX" in self.responses or "DEFAULT" in self.responses
+        return (
+            code in self.responses
+            or f"{code[:1]}XX" in self.responses
+            or "DEFAULT" in self.responses
+        )
 
     def __repr__(self) -> str:
         return f"Operation({self.method.upper()} {self.template})"
@@ -792,18 +889,24 @@ class Spec:
 
     def __init__(self, document: Any) -> None:
         if not isinstance(document, dict):
-            raise SpecError(f"spec must be an object (an OpenAPI document), got {_json_type(document)}")
+            raise SpecError(
+                f"spec must be an object (an OpenAPI document), got {_json_type(document)}"
+            )
         if "swagger" in document:
-            raise SpecError("Swagger 2.0 documents are not supported: convert to OpenAPI 3.0 or 3.1")
+            raise SpecError(
+                "Swagger 2.0 documents are not supported: convert to OpenAPI 3.0 or 3.1"
+            )
         version = document.get("openapi")
         if version is None:
             raise SpecError("spec has no 'openapi' field (not an OpenAPI 3 document)")
         version = str(version)
-        if not (version.startswith("3.0") or version.startswith("3.1")):
+        if not version.startswith(("3.0", "3.1")):
             raise SpecError(f"openapi {version!r} is not supported (3.0.x or 3.1.x)")
         paths = document.get("paths")
         if not isinstance(paths, dict):
-            raise SpecError("spec has no 'paths' object" if paths is None else "'paths' must be an object")
+            raise SpecError(
+                "spec has no 'paths' object" if paths is None else "'paths' must be an object"
+            )
         self.document = document
         self.version = version
         self.validator = SchemaValidator(document, version31=version.startswith("3.1"))
@@ -917,7 +1020,10 @@ class Spec:
         return Parameter(node, where)
 
     def _operations(self, template: str, item: dict[str, Any]) -> dict[str, Operation]:
-        common = [self._parameter(p, f"paths {template!r} parameters") for p in item.get("parameters") or []]
+        common = [
+            self._parameter(p, f"paths {template!r} parameters")
+            for p in item.get("parameters") or []
+        ]
         ops: dict[str, Operation] = {}
         for method in METHODS:
             raw = item.get(method)
@@ -929,18 +1035,34 @@ class Spec:
             own = [self._parameter(p, f"{where} parameters") for p in raw.get("parameters") or []]
             merged = {(p.location, p.lookup): p for p in common}
             merged.update({(p.location, p.lookup): p for p in own})
-            params = [p for p in merged.values() if not (p.location == "header" and p.lookup in ("accept", "content-type", "authorization"))]
+            params = [
+                p
+                for p in merged.values()
+                if not (
+                    p.location == "header"
+                    and p.lookup in ("accept", "content-type", "authorization")
+                )
+            ]
             body = self.validator.deref(raw.get("requestBody"))
             if body is not None and not isinstance(body, dict):
                 raise SpecError(f"{where}: requestBody must be an object")
-            op = Operation(method, template, str(raw.get("operationId") or ""), params, body, raw.get("responses"))
+            op = Operation(
+                method,
+                template,
+                str(raw.get("operationId") or ""),
+                params,
+                body,
+                raw.get("responses"),
+            )
             ops[method] = op
             self.operations.append(op)
         return ops
 
     # -- requests ------------------------------------------------------------------------------
 
-    def match(self, method: str, raw_path: str) -> tuple[Operation | None, dict[str, str], list[Violation]]:
+    def match(
+        self, method: str, raw_path: str
+    ) -> tuple[Operation | None, dict[str, str], list[Violation]]:
         """The operation of ``method`` + ``raw_path`` (without the query), its raw path values, or violations."""
         path = raw_path.split("#", 1)[0]
         found: tuple[_PathTemplate, dict[str, str]] | None = None
@@ -956,13 +1078,33 @@ class Spec:
             if found is not None:
                 break
         if found is None:
-            return None, {}, [Violation("unknown_path", "path", f"no path of the specification matches {_show(path, 100)}")]
+            return (
+                None,
+                {},
+                [
+                    Violation(
+                        "unknown_path",
+                        "path",
+                        f"no path of the specification matches {_show(path, 100)}",
+                    )
+                ],
+            )
         template, values = found
         ops: dict[str, Operation] = template.item
         op = ops.get(method.lower())
         if op is None:
             documented = ", ".join(m.upper() for m in ops) or "none"
-            return None, {}, [Violation("unknown_method", "request", f"method {method.upper()} is not documented for {template.template} (documented: {documented})")]
+            return (
+                None,
+                {},
+                [
+                    Violation(
+                        "unknown_method",
+                        "request",
+                        f"method {method.upper()} is not documented for {template.template} (documented: {documented})",
+                    )
+                ],
+            )
         return op, values, []
 
     def _find_template(self, path: str) -> tuple[_PathTemplate, dict[str, str]] | None:
@@ -975,7 +1117,9 @@ class Spec:
                 return template, dict(zip(template.names, m.groups()))
         return None
 
-    def check_parameters(self, op: Operation, path_values: dict[str, str], query: str, headers: dict[str, list[str]]) -> list[Violation]:
+    def check_parameters(
+        self, op: Operation, path_values: dict[str, str], query: str, headers: dict[str, list[str]]
+    ) -> list[Violation]:
         """Violations of the path, query, header and cookie parameters of a request.
 
         ``headers``: lower-cased names -> values; ``query``: the raw query string.
@@ -1000,7 +1144,14 @@ class Spec:
                 values = cookies.get(param.name) or []
             if not values:
                 if param.required:
-                    out.append(Violation("bad_parameter", param.location, f"required {param.location} parameter is missing", param.name))
+                    out.append(
+                        Violation(
+                            "bad_parameter",
+                            param.location,
+                            f"required {param.location} parameter is missing",
+                            param.name,
+                        )
+                    )
                 continue
             if param.allow_empty and values == [""]:
                 continue
@@ -1011,9 +1162,18 @@ class Spec:
         if param.style == "deepObject":
             prefix = param.name + "["
             found = [k for k in query if k.startswith(prefix) and k.endswith("]")]
-            return ["&".join(f"{k[len(prefix):-1]}={v}" for k in found for v in query[k])] if found else []
+            return (
+                ["&".join(f"{k[len(prefix) : -1]}={v}" for k in found for v in query[k])]
+                if found
+                else []
+            )
         values = query.get(param.name) or []
-        if not values and param.style == "form" and param.explode and "object" in self.validator.types_of(param.schema):
+        if (
+            not values
+            and param.style == "form"
+            and param.explode
+            and "object" in self.validator.types_of(param.schema)
+        ):
             names = [n for n in self.validator.property_names(param.schema) if n in query]
             if names:
                 return ["&".join(f"{n}={query[n][0]}" for n in names)]
@@ -1027,13 +1187,21 @@ class Spec:
             try:
                 value = json.loads(values[0], parse_constant=_no_constant)
             except ValueError as exc:
-                return [Violation("bad_parameter", param.location, f"not valid JSON: {exc}", param.name)]
+                return [
+                    Violation("bad_parameter", param.location, f"not valid JSON: {exc}", param.name)
+                ]
             schema = param.content_schema
         else:
             schema = param.schema
             value = self._deserialize(param, values)
         return [
-            Violation("bad_parameter", param.location, message, param.name, pointer if pointer != "#" else "")
+            Violation(
+                "bad_parameter",
+                param.location,
+                message,
+                param.name,
+                pointer if pointer != "#" else "",
+            )
             for pointer, message in v.validate(schema, value, "#", request=True)
         ]
 
@@ -1072,7 +1240,9 @@ class Spec:
             return [v.coerce(p, items) for p in parts]
         if "object" in types and "string" not in types:
             obj: dict[str, Any] = {}
-            if param.style == "deepObject" or (param.location == "query" and style == "form" and explode):
+            if param.style == "deepObject" or (
+                param.location == "query" and style == "form" and explode
+            ):
                 pairs = [p.partition("=") for p in raw.split("&") if p]
                 for key, _, val in pairs:
                     obj[key] = val
@@ -1084,14 +1254,18 @@ class Spec:
                 pieces = raw.split(",")
                 for i in range(0, len(pieces) - 1, 2):
                     obj[pieces[i]] = pieces[i + 1]
-            return {key: v.coerce(val, v.property_schema(param.schema, key)) for key, val in obj.items()}
+            return {
+                key: v.coerce(val, v.property_schema(param.schema, key)) for key, val in obj.items()
+            }
         if param.location == "header":
             raw = raw.strip()
         return v.coerce(raw, param.schema)
 
     # -- request bodies ----------------------------------------------------------------------
 
-    def body_plan(self, op: Operation, content_type: str | None, has_body: bool) -> tuple[list[Violation], Any]:
+    def body_plan(
+        self, op: Operation, content_type: str | None, has_body: bool
+    ) -> tuple[list[Violation], Any]:
         """What to do about the body, decided from the request headers.
 
         Returns ``(violations, media)``: ``media`` is the media type object to
@@ -1114,8 +1288,16 @@ class Spec:
         if media is None:
             accepted = ", ".join(content)
             if not media_type:
-                return [Violation("bad_body", "body", f"no content-type (accepted: {accepted})")], None
-            return [Violation("bad_body", "body", f"content-type {media_type!r} is not accepted (accepted: {accepted})")], None
+                return [
+                    Violation("bad_body", "body", f"no content-type (accepted: {accepted})")
+                ], None
+            return [
+                Violation(
+                    "bad_body",
+                    "body",
+                    f"content-type {media_type!r} is not accepted (accepted: {accepted})",
+                )
+            ], None
         key, media_object = media
         if not _is_json_media(key if key != "*/*" and not key.endswith("/*") else media_type):
             return [], None
@@ -1141,7 +1323,9 @@ class Spec:
             errors = self.validator.validate(plan["schema"], value, "#", request=True)
         except RecursionError:
             errors = [("#", "nested too deeply to validate")]
-        return [Violation("bad_body", "body", message, pointer=pointer) for pointer, message in errors]
+        return [
+            Violation("bad_body", "body", message, pointer=pointer) for pointer, message in errors
+        ]
 
 
 def _no_constant(name: str) -> Any:

@@ -19,10 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE))  # the helper module next to filter.py, imported by name
+try:
+    import yamlish
+finally:
+    sys.path.remove(str(HERE))
 
-from yamlish import YamlError, loads, resolve_plain
+YamlError, loads, resolve_plain = yamlish.YamlError, yamlish.loads, yamlish.resolve_plain
 
 # -- constructs -------------------------------------------------------------------------------------
 
@@ -39,17 +42,34 @@ CASES: list[tuple[str, Any]] = [
     ("- - a\n  - b\n- - c\n", [["a", "b"], ["c"]]),
     ("-\n  a: 1\n- \n", [{"a": 1}, None]),
     ("a:\nb: ~\nc: null\nd: Null\n", {"a": None, "b": None, "c": None, "d": None}),
-    ("t: true\nf: False\ny: yes\nn: no\non: on\n", {"t": True, "f": False, "y": "yes", "n": "no", "on": "on"}),
-    ("i: -12\nh: 0x1F\no: 0o17\nf: 1.5\ne: 1e3\ng: -.5\ninf: .inf\nninf: -.Inf\n",
-     {"i": -12, "h": 31, "o": 15, "f": 1.5, "e": 1000.0, "g": -0.5, "inf": math.inf, "ninf": -math.inf}),
+    (
+        "t: true\nf: False\ny: yes\nn: no\non: on\n",
+        {"t": True, "f": False, "y": "yes", "n": "no", "on": "on"},
+    ),
+    (
+        "i: -12\nh: 0x1F\no: 0o17\nf: 1.5\ne: 1e3\ng: -.5\ninf: .inf\nninf: -.Inf\n",
+        {
+            "i": -12,
+            "h": 31,
+            "o": 15,
+            "f": 1.5,
+            "e": 1000.0,
+            "g": -0.5,
+            "inf": math.inf,
+            "ninf": -math.inf,
+        },
+    ),
     ("v: 1.0.0\nd: 2024-01-01\nz: 010\n", {"v": "1.0.0", "d": "2024-01-01", "z": 10}),
     ("200: ok\n4XX: client\ntrue: t\n", {200: "ok", "4XX": "client", True: "t"}),
-    ("a: x # comment\nb: 'x # not a comment'\nc: x#y\n", {"a": "x", "b": "x # not a comment", "c": "x#y"}),
+    (
+        "a: x # comment\nb: 'x # not a comment'\nc: x#y\n",
+        {"a": "x", "b": "x # not a comment", "c": "x#y"},
+    ),
     ("url: http://x.example.com:8080/a\n", {"url": "http://x.example.com:8080/a"}),
     ("s: 'it''s'\n", {"s": "it's"}),
     ('d: "a\\tb\\n\\"c\\" \\u00e9 \\U0001F600 \\x41 \\/"\n', {"d": 'a\tb\n"c" é \U0001f600 A /'}),
     ('d: "\\ud83d\\ude00"\n', {"d": "\U0001f600"}),  # JSON-style surrogate pair
-    ('"quoted key": 1\n\'single\': 2\n', {"quoted key": 1, "single": 2}),
+    ("\"quoted key\": 1\n'single': 2\n", {"quoted key": 1, "single": 2}),
     ('k: "a\n  b\n\n  c"\n', {"k": "a b\nc"}),
     ("k: 'a\n  b'\n", {"k": "a b"}),
     ('k: "a \\\n  b"\n', {"k": "a b"}),
@@ -57,12 +77,18 @@ CASES: list[tuple[str, Any]] = [
     ("k: |\n  line 1\n    indented\n  line 3\n", {"k": "line 1\n  indented\nline 3\n"}),
     ("k: |-\n  a\n\nn: 1\n", {"k": "a", "n": 1}),
     ("k: |+\n  a\n\nn: 1\n", {"k": "a\n\n", "n": 1}),
-    ("k: >\n  folded\n  text\n\n  para\n    more\n  end\n", {"k": "folded text\npara\n  more\nend\n"}),
+    (
+        "k: >\n  folded\n  text\n\n  para\n    more\n  end\n",
+        {"k": "folded text\npara\n  more\nend\n"},
+    ),
     ("k: >-\n  a\n  b\n", {"k": "a b"}),
     ("k: |2\n    two extra\n  base\n", {"k": "  two extra\nbase\n"}),
     ("- |\n  in a list\n- x\n", ["in a list\n", "x"]),
     ("k: |\nn: 1\n", {"k": "", "n": 1}),
-    ("f: [a, 'b c', \"d\", 1, true, null, [x], {k: v}]\n", {"f": ["a", "b c", "d", 1, True, None, ["x"], {"k": "v"}]}),
+    (
+        "f: [a, 'b c', \"d\", 1, true, null, [x], {k: v}]\n",
+        {"f": ["a", "b c", "d", 1, True, None, ["x"], {"k": "v"}]},
+    ),
     ("f: {a: 1, 'b': [2, 3], c: , d}\n", {"f": {"a": 1, "b": [2, 3], "c": None, "d": None}}),
     ("f: []\ng: {}\nh: [ ]\n", {"f": [], "g": {}, "h": []}),
     ("f: [a,\n  b, # comment\n  c]\nn: 1\n", {"f": ["a", "b", "c"], "n": 1}),
@@ -141,13 +167,47 @@ scalars = st.one_of(
     st.integers(-(2**64), 2**64),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(st.characters(codec="utf-8"), max_size=30),
-    st.sampled_from(["true", "null", "~", "1.5", "-", "- x", "a: b", "#x", "x #y", "'q'", '"q"', "[x]", "{x}",
-                     " lead", "trail ", "", "a\nb", "@x", "&a", "*a", "!t", "%p", "? x", "|", ">", "0x1F", ".inf"]),
+    st.sampled_from(
+        [
+            "true",
+            "null",
+            "~",
+            "1.5",
+            "-",
+            "- x",
+            "a: b",
+            "#x",
+            "x #y",
+            "'q'",
+            '"q"',
+            "[x]",
+            "{x}",
+            " lead",
+            "trail ",
+            "",
+            "a\nb",
+            "@x",
+            "&a",
+            "*a",
+            "!t",
+            "%p",
+            "? x",
+            "|",
+            ">",
+            "0x1F",
+            ".inf",
+        ]
+    ),
 )
-keys = st.one_of(st.text(st.characters(codec="utf-8"), max_size=10), st.sampled_from(["200", "4XX", "$ref", "x-y", "a b"]))
+keys = st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=10),
+    st.sampled_from(["200", "4XX", "$ref", "x-y", "a b"]),
+)
 json_data = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=4)
+    ),
     max_leaves=25,
 )
 
@@ -176,7 +236,12 @@ def emit(value: Any, indent: int = 0, flow: bool = False) -> str:
         if not value:
             return pad + "{}\n"
         if flow:
-            return pad + "{" + ", ".join(f"{json.dumps(k)}: {flow_text(v)}" for k, v in value.items()) + "}\n"
+            return (
+                pad
+                + "{"
+                + ", ".join(f"{json.dumps(k)}: {flow_text(v)}" for k, v in value.items())
+                + "}\n"
+            )
         out = ""
         for k, v in value.items():
             key = scalar_text(k)
@@ -225,15 +290,32 @@ def ambiguous_under_yaml_11(data: Any) -> bool:
     if isinstance(data, list):
         return any(ambiguous_under_yaml_11(v) for v in data)
     if isinstance(data, dict):
-        return any(ambiguous_under_yaml_11(k) or ambiguous_under_yaml_11(v) for k, v in data.items())
+        return any(
+            ambiguous_under_yaml_11(k) or ambiguous_under_yaml_11(v) for k, v in data.items()
+        )
     return False
 
 
 @settings(max_examples=300, deadline=None)
-@given(json_data, st.sampled_from([None, False, True]), st.sampled_from([20, 80]), st.booleans(), st.sampled_from([2, 4]))
-def test_round_trip_of_pyyaml_output(data: Any, flow_style: Any, width: int, unicode: bool, indent: int) -> None:
+@given(
+    json_data,
+    st.sampled_from([None, False, True]),
+    st.sampled_from([20, 80]),
+    st.booleans(),
+    st.sampled_from([2, 4]),
+)
+def test_round_trip_of_pyyaml_output(
+    data: Any, flow_style: Any, width: int, unicode: bool, indent: int
+) -> None:
     yaml = pytest.importorskip("yaml")
-    text = yaml.safe_dump(data, default_flow_style=flow_style, width=width, allow_unicode=unicode, indent=indent, sort_keys=False)
+    text = yaml.safe_dump(
+        data,
+        default_flow_style=flow_style,
+        width=width,
+        allow_unicode=unicode,
+        indent=indent,
+        sort_keys=False,
+    )
     if ambiguous_under_yaml_11(data):
         return  # PyYAML writes e.g. "0E0" plain: a string in YAML 1.1, a float in 1.2
     if "? " in text:

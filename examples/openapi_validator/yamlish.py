@@ -51,9 +51,24 @@ _INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
 _NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
 
 _ESCAPES = {
-    "0": "\0", "a": "\a", "b": "\b", "t": "\t", "\t": "\t", "n": "\n", "v": "\v",
-    "f": "\f", "r": "\r", "e": "\x1b", " ": " ", '"': '"', "/": "/", "\\": "\\",
-    "N": "\x85", "_": "\xa0", "L": "\u2028", "P": "\u2029",
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "t": "\t",
+    "\t": "\t",
+    "n": "\n",
+    "v": "\v",
+    "f": "\f",
+    "r": "\r",
+    "e": "\x1b",
+    " ": " ",
+    '"': '"',
+    "/": "/",
+    "\\": "\\",
+    "N": "\x85",
+    "_": "\xa0",
+    "L": "\u2028",
+    "P": "\u2029",
 }
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
@@ -69,9 +84,9 @@ def resolve_plain(text: str) -> Any:
     if _INT_DEC.match(text):
         return int(text)
     if _INT_OCT.match(text):
-        return int(text[2:], 8)
+        return int(text, 0)
     if _INT_HEX.match(text):
-        return int(text[2:], 16)
+        return int(text, 0)
     if _FLOAT.match(text):
         return float(text)
     if _INF.match(text):
@@ -113,7 +128,7 @@ def _is_marker(line: str) -> bool:
 
 
 def _is_seq_entry(content: str) -> bool:
-    return content == "-" or content.startswith("- ") or content.startswith("-\t")
+    return content == "-" or content.startswith(("- ", "-\t"))
 
 
 class _Parser:
@@ -151,7 +166,7 @@ class _Parser:
         line = self.lines[i]
         if line.startswith("%"):
             raise self.error("directives (%YAML, %TAG) are not supported")
-        if line.rstrip() == "---" or line.startswith("--- ") or line.startswith("---\t"):
+        if line.rstrip() == "---" or line.startswith(("--- ", "---\t")):
             rest = _strip_comment(line[3:].strip())
             if rest:
                 raise self.error("content on the '---' line is not supported")
@@ -259,7 +274,9 @@ class _Parser:
                 else:
                     result[key] = None
                 continue
-            result[key] = self.inline(rest.lstrip(" \t"), indent, indent + rest_col + len(rest) - len(rest.lstrip(" \t")))
+            result[key] = self.inline(
+                rest.lstrip(" \t"), indent, indent + rest_col + len(rest) - len(rest.lstrip(" \t"))
+            )
         return result
 
     def split_key(self, content: str) -> tuple[Any, int] | None:
@@ -276,7 +293,11 @@ class _Parser:
             j = end
             while j < len(content) and content[j] in " \t":
                 j += 1
-            if j < len(content) and content[j] == ":" and (j + 1 == len(content) or content[j + 1] in " \t"):
+            if (
+                j < len(content)
+                and content[j] == ":"
+                and (j + 1 == len(content) or content[j + 1] in " \t")
+            ):
                 return value, j + 1
             return None
         if first in "[{":
@@ -596,7 +617,7 @@ class _FlowReader:
             return self.sequence()
         if ch == "{":
             return self.mapping()
-        if ch in ("\"", "'"):
+        if ch in ('"', "'"):
             return self.quoted()
         if ch == "":
             raise self.p.error("unterminated flow collection")
@@ -614,7 +635,12 @@ class _FlowReader:
             ch = self.peek()
             if ch in ("", ",", "]", "}", "[", "{"):
                 break
-            if ch == ":" and self.col + 1 >= len(self.line) or ch == ":" and self.line[self.col + 1] in " \t,]}[{":
+            if (
+                ch == ":"
+                and self.col + 1 >= len(self.line)
+                or ch == ":"
+                and self.line[self.col + 1] in " \t,]}[{"
+            ):
                 break
             if ch == "#" and self.col > 0 and self.line[self.col - 1] in " \t":
                 break
@@ -665,7 +691,7 @@ class _FlowReader:
             if ch == "}":
                 self.col += 1
                 return result
-            if ch in ("\"", "'"):
+            if ch in ('"', "'"):
                 key: Any = self.quoted()
             elif ch in ("[", "{"):
                 raise self.p.error("collections as keys are not supported")
