@@ -292,6 +292,17 @@ def cmd_oci(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM (e.g. from `timeout` or a process manager) into the same
+    clean stop as Ctrl-C, so the Envoy we started is stopped too."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="proxywasm", description="Write Envoy proxy-wasm filters in Python.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -373,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_oci)
 
     args = parser.parse_args(argv)
+    if args.command in ("run", "demo"):
+        _stop_on_sigterm()
     code: int = args.func(args)
     return code
 

@@ -61,7 +61,8 @@ def _wasm_filter(spec: FilterSpec) -> dict[str, Any]:
             "runtime": "envoy.wasm.runtime.v8",
             "code": {"local": {"filename": str(Path(spec.wasm).resolve())}},
         },
-        "fail_open": spec.fail_open,
+        # `fail_open` is deprecated in Envoy 1.40: failure_policy replaces it.
+        "failure_policy": "FAIL_OPEN" if spec.fail_open else "FAIL_CLOSED",
     }
     if spec.configuration:
         config["configuration"] = {

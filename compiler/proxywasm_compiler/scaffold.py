@@ -208,7 +208,7 @@ static_resources:
                           "@type": type.googleapis.com/google.protobuf.StringValue
                           value: '{"value": "hello"}'
                         # A VM that fails to load fails closed (Envoy's default).
-                        fail_open: false
+                        failure_policy: FAIL_CLOSED
                         vm_config:
                           vm_id: __NAME__
                           runtime: envoy.wasm.runtime.v8

@@ -113,11 +113,16 @@ def test_bytes_input() -> None:
         loads(b"a: \xff\n")
 
 
-@pytest.mark.parametrize("text", [case[0] for case in CASES])
+#: Scalars that YAML 1.1 (PyYAML) and YAML 1.2 (this parser) resolve differently.
+_YAML_11_DIFFERS = ("yes", "on", "0o17", "1e3", "010", "\\/", "\\ud83d")
+
+
+@pytest.mark.parametrize(
+    "text", [case[0] for case in CASES if not any(token in case[0] for token in _YAML_11_DIFFERS)]
+)
 def test_agrees_with_pyyaml_where_12_and_11_agree(text: str) -> None:
-    yaml = pytest.importorskip("yaml")
-    if any(token in text for token in ("yes", "on", "0o17", "1e3", "010", "\\/", "\\ud83d")):
-        pytest.skip("YAML 1.1 (PyYAML) and 1.2 resolve this differently")
+    import yaml  # PyYAML, a dev dependency: the reference parser
+
     assert loads(text) == yaml.safe_load(text)
 
 
@@ -307,7 +312,7 @@ def ambiguous_under_yaml_11(data: Any) -> bool:
 def test_round_trip_of_pyyaml_output(
     data: Any, flow_style: Any, width: int, unicode: bool, indent: int
 ) -> None:
-    yaml = pytest.importorskip("yaml")
+    import yaml  # PyYAML, a dev dependency
     text = yaml.safe_dump(
         data,
         default_flow_style=flow_style,

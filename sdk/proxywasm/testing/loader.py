@@ -41,6 +41,7 @@ def load_filter(path: str | Path) -> ModuleType:
         raise ImportError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     before = dispatcher.registered_roots()
+    modules_before = set(sys.modules)
     # Sibling modules of the filter (helpers next to filter.py) import by name.
     sys.path.insert(0, str(path.parent))
     sys.modules[name] = module
@@ -51,6 +52,12 @@ def load_filter(path: str | Path) -> ModuleType:
         raise
     finally:
         sys.path.remove(str(path.parent))
+        # Helper modules beside filter.py (e.g. `openapi.py`) stay referenced by
+        # the filter but leave sys.modules: another filter may have its own.
+        for other in set(sys.modules) - modules_before - {name}:
+            origin = getattr(sys.modules[other], "__file__", None)
+            if origin and Path(origin).resolve().is_relative_to(path.parent):
+                del sys.modules[other]
         after = dispatcher.registered_roots()
         dispatcher._registry.clear()
         dispatcher._registry.update(before)
