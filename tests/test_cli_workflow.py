@@ -252,7 +252,7 @@ def test_envoy_config_yaml(fake_wasm: Path, capsys: pytest.CaptureFixture[str]) 
     hcm = listener["filter_chains"][0]["filters"][-1]["typed_config"]
     wasm = hcm["http_filters"][0]["typed_config"]["config"]
     assert (
-        wasm["root_id"] == "r1" and wasm["vm_config"]["vm_id"] == "v1" and wasm["fail_open"] is True
+        wasm["root_id"] == "r1" and wasm["vm_config"]["vm_id"] == "v1" and wasm["failure_policy"] == "FAIL_OPEN"
     )
     assert wasm["vm_config"]["runtime"] == "envoy.wasm.runtime.v8"
     assert wasm["vm_config"]["code"]["local"]["filename"] == str(fake_wasm.resolve())
