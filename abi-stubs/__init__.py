@@ -33,13 +33,13 @@ from functools import cache
 from pathlib import Path
 
 __all__ = [
+    "STUB_PATH",
+    "Abi",
+    "Function",
     "Param",
     "PyParam",
-    "Function",
-    "Abi",
     "load",
     "render_stub",
-    "STUB_PATH",
 ]
 
 HERE = Path(__file__).resolve().parent

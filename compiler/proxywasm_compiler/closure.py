@@ -22,7 +22,7 @@ import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ClosureError", "Closure", "SourceModule", "resolve_closure"]
+__all__ = ["Closure", "ClosureError", "SourceModule", "resolve_closure"]
 
 SDK_DIR = Path(__file__).resolve().parents[2] / "sdk" / "proxywasm"
 #: Never frozen: the native test harness and the SDK's native host stand-in.

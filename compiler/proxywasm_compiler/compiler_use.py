@@ -12,7 +12,7 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["compiler_uses", "patch_source", "PatchError"]
+__all__ = ["PatchError", "compiler_uses", "patch_source"]
 
 #: Stdlib modules whose eval/exec/compile calls a filter does not reach in
 #: practice, or that the build patches.

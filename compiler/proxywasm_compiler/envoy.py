@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["find_envoy", "envoy_config", "Envoy", "EnvoyError", "FilterSpec"]
+__all__ = ["Envoy", "EnvoyError", "FilterSpec", "envoy_config", "find_envoy"]
 
 
 class EnvoyError(RuntimeError):

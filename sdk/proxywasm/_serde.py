@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from struct import Struct
 
-__all__ = ["serialize_map", "deserialize_map", "to_bytes", "to_str", "MapSerializationError"]
+__all__ = ["MapSerializationError", "deserialize_map", "serialize_map", "to_bytes", "to_str"]
 
 _U32 = Struct("<I")
 _U32_PAIR = Struct("<II")

@@ -16,7 +16,7 @@ from . import hostcalls as hc
 from .hostcalls import Headers, HeaderValue, PropertyPath
 from .types import Action, BufferType, LogLevel, MapType, PeerType, StreamType
 
-__all__ = ["BaseContext", "RootContext", "HttpContext", "StreamContext"]
+__all__ = ["BaseContext", "HttpContext", "RootContext", "StreamContext"]
 
 
 def _enter(context_id: int) -> None:

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Union
 
 from . import _state
-from ._traceback import format_exception
 from . import hostcalls as hc
+from ._traceback import format_exception
 from .contexts import BaseContext, HttpContext, RootContext, StreamContext
 from .types import Action, LogLevel, PeerType, StreamType
 
-__all__ = ["Dispatcher", "RootFactory", "set_root_context", "registered_roots", "vm"]
+__all__ = ["Dispatcher", "RootFactory", "registered_roots", "set_root_context", "vm"]
 
 #: A ``RootContext`` subclass, or any callable ``(context_id) -> RootContext``.
 RootFactory = Callable[[int], RootContext]

@@ -5,6 +5,7 @@ and the text stream that ``print`` writes to inside a compiled module.
 from __future__ import annotations
 
 import io
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -16,15 +17,15 @@ if TYPE_CHECKING:
     import logging
 
 __all__ = [
-    "log",
-    "log_trace",
-    "log_debug",
-    "log_info",
-    "log_warn",
-    "log_error",
-    "log_critical",
     "HostLogStream",
     "ProxyLogHandler",
+    "log",
+    "log_critical",
+    "log_debug",
+    "log_error",
+    "log_info",
+    "log_trace",
+    "log_warn",
 ]
 
 

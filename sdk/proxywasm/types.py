@@ -11,16 +11,16 @@ from enum import IntEnum
 __all__ = [
     "Action",
     "BufferType",
+    "CasMismatchError",
+    "HostCallError",
     "LogLevel",
     "MapType",
     "MetricType",
+    "NotInCallbackError",
     "PeerType",
+    "ProxyWasmError",
     "Status",
     "StreamType",
-    "ProxyWasmError",
-    "HostCallError",
-    "CasMismatchError",
-    "NotInCallbackError",
 ]
 
 

@@ -27,7 +27,7 @@ from .state import (
     TcpConnection,
 )
 
-__all__ = ["AbiHost", "encode_property", "ForeignFunction"]
+__all__ = ["AbiHost", "ForeignFunction", "encode_property"]
 
 OK = int(Status.OK)
 NOT_FOUND = int(Status.NOT_FOUND)

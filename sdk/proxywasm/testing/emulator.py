@@ -26,7 +26,7 @@ from .state import (
     TcpConnection,
 )
 
-__all__ = ["HostEmulator", "Callbacks", "HeadersIn"]
+__all__ = ["Callbacks", "HeadersIn", "HostEmulator"]
 
 #: Headers as a test passes them: pairs or a dict, ``str`` or ``bytes``.
 HeadersIn = Sequence[tuple[str | bytes, str | bytes]] | dict[str, str]

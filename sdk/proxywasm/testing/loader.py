@@ -17,7 +17,7 @@ from types import ModuleType
 
 from .. import dispatcher
 
-__all__ = ["load_filter", "filter_roots"]
+__all__ = ["filter_roots", "load_filter"]
 
 _ROOTS_ATTR = "__proxywasm_roots__"
 

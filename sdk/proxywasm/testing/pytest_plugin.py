@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..dispatcher import RootFactory
     from .emulator import HostEmulator
 
-__all__ = ["HostFactory", "BuildFactory", "proxywasm_host", "proxywasm_build", "proxywasm_filter_host"]
+__all__ = ["BuildFactory", "HostFactory", "proxywasm_build", "proxywasm_filter_host", "proxywasm_host"]
 
 
 def _error_logs(host: HostEmulator) -> str:

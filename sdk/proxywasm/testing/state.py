@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from ..types import Action, MetricType
 
 __all__ = [
-    "Pairs",
-    "LocalResponse",
-    "HttpStream",
-    "TcpConnection",
-    "HttpCallAttributes",
     "GrpcCallAttributes",
+    "HttpCallAttributes",
+    "HttpStream",
+    "LocalResponse",
     "Metric",
+    "Pairs",
     "SharedQueue",
+    "TcpConnection",
 ]
 
 #: Header pairs as the host keeps them: lower-case names, raw bytes.
