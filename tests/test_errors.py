@@ -289,3 +289,28 @@ def test_exception_in_a_callout_response_fails_the_stream_closed() -> None:
         if not expect_reply:
             assert host.get_current_http_stream_action(ctx) == Action.CONTINUE
         assert len(host.get_logs(LogLevel.ERROR)) == 1
+
+
+def test_sys_exit_in_a_callback_does_not_end_the_vm() -> None:
+    import sys
+
+    class Exits(HttpContext):
+        def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+            if self.get_http_request_header(":path") == "/exit":
+                sys.exit(3)
+            return Action.CONTINUE
+
+    class Root(RootContext):
+        def create_http_context(self, context_id: int) -> HttpContext:
+            return Exits(context_id, self)
+
+    host = HostEmulator(Root)
+    assert host.start_vm() and host.start_plugin()
+    ctx = host.initialize_http_context()
+    assert host.call_on_request_headers(ctx, [(":path", "/exit")], end_of_stream=True) == Action.PAUSE
+    reply = host.get_sent_local_response(ctx)
+    assert reply is not None and reply.status_code == 500
+    [error] = host.get_logs(LogLevel.ERROR)
+    assert "SystemExit: 3" in error
+    ok = host.initialize_http_context()
+    assert host.call_on_request_headers(ok, [(":path", "/")], end_of_stream=True) == Action.CONTINUE

@@ -155,6 +155,20 @@ static PyObject *pw_arity(const char *name, Py_ssize_t want, Py_ssize_t got) {
 """
 
 _DISPATCH = r"""
+/* The dispatcher catches filter exceptions; this is the last resort. Unlike
+   PyErr_Print it never turns a SystemExit into exit(): the VM must live on
+   (and the interpreter's finalisation code stays out of the module). */
+static void pw_print_error(void) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (type != NULL) PyErr_Display(type, value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Clear();
+}
+
 static PyObject *pw_callbacks[PW_NUM_CALLBACKS];
 static const char *const pw_callback_names[PW_NUM_CALLBACKS] = {
 %(names)s
@@ -183,10 +197,7 @@ static PyObject *pw_dispatch(int index, PyObject *const *argv, Py_ssize_t n) {
     if (fn == NULL) return NULL;
     for (Py_ssize_t i = 0; i < n; i++) if (argv[i] == NULL) { PyErr_Clear(); return NULL; }
     PyObject *r = PyObject_Vectorcall(fn, argv, (size_t)n, NULL);
-    if (r == NULL) {
-        /* The dispatcher catches filter exceptions; this is a last resort. */
-        PyErr_Print();
-    }
+    if (r == NULL) pw_print_error();
     return r;
 }
 
@@ -210,7 +221,7 @@ void pw_runtime_vm_first_call(void) {
     PyObject *boot = PyImport_AddModule("_pw_boot");  /* borrowed */
     if (boot == NULL) { PyErr_Clear(); return; }
     PyObject *r = PyObject_CallMethod(boot, "vm_first_call", NULL);
-    if (r == NULL) PyErr_Print();
+    if (r == NULL) pw_print_error();
     Py_XDECREF(r);
 }
 

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 _registry: dict[str | None, RootFactory] = {}
 
+#: What the exception barrier catches: every error of a callback, and
+#: SystemExit (a `sys.exit()` in a filter must not end the VM). KeyboardInterrupt
+#: still propagates natively.
+_CAUGHT = (Exception, SystemExit)
+
 _CONTINUE = int(Action.CONTINUE)
 _PAUSE = int(Action.PAUSE)
 
@@ -177,7 +182,7 @@ class Dispatcher:
                 raise TypeError(
                     f"the root context factory returned {_describe(root)}, expected a proxywasm.RootContext"
                 )
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("root context creation", context_id, exc)
             return
         self.roots[context_id] = root
@@ -203,7 +208,7 @@ class Dispatcher:
                         f"{_describe(root)}.create_stream_context returned {_describe(ctx)}, "
                         "expected a proxywasm.StreamContext"
                     )
-        except Exception as exc:
+        except _CAUGHT as exc:
             self.broken[context_id] = root_id
             self._report("context creation", context_id, exc)
             return None
@@ -232,7 +237,7 @@ class Dispatcher:
             return False
         try:
             return bool(root.on_vm_start(vm_configuration_size))
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_vm_start", root_context_id, exc)
             return False
 
@@ -244,7 +249,7 @@ class Dispatcher:
             return False
         try:
             return bool(root.on_configure(plugin_configuration_size))
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_configure", root_context_id, exc)
             return False
 
@@ -256,7 +261,7 @@ class Dispatcher:
             return
         try:
             root.on_tick()
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_tick", root_context_id, exc)
 
     def proxy_on_queue_ready(self, root_context_id: int, queue_id: int) -> None:
@@ -267,7 +272,7 @@ class Dispatcher:
             return
         try:
             root.on_queue_ready(queue_id)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_queue_ready", root_context_id, exc)
 
     def proxy_on_foreign_function(self, root_context_id: int, function_id: int, arguments_size: int) -> None:
@@ -278,7 +283,7 @@ class Dispatcher:
             return
         try:
             root.on_foreign_function(function_id, arguments_size)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_foreign_function", root_context_id, exc)
 
     # -- HTTP streams -------------------------------------------------------------------
@@ -295,7 +300,7 @@ class Dispatcher:
             if result == _CONTINUE or result == _PAUSE:
                 return int(result)
             raise TypeError(f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE")
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report(name, context_id, exc)
             return self._fail_http(context_id)
 
@@ -350,7 +355,7 @@ class Dispatcher:
             if result == _CONTINUE or result == _PAUSE:
                 return int(result)
             raise TypeError(f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE")
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report(name, context_id, exc)
             return self._fail_tcp(context_id)
 
@@ -376,7 +381,7 @@ class Dispatcher:
             return
         try:
             getattr(ctx, name)(PeerType(peer_type) if peer_type in (0, 1, 2) else PeerType.UNKNOWN)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report(name, context_id, exc)
 
     def proxy_on_downstream_connection_close(self, context_id: int, peer_type: int) -> None:
@@ -406,7 +411,7 @@ class Dispatcher:
                 hc.set_effective_context(owner_id)
                 _state.effective_context_id = owner_id
             ctx.on_http_call_response(token, num_headers, body_size, num_trailers)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_http_call_response", owner_id, exc)
             if isinstance(ctx, HttpContext):
                 if self._fail_open(owner_id):
@@ -434,7 +439,7 @@ class Dispatcher:
             ctx, _ = self._grpc(root_context_id, token, False)
             if ctx is not None:
                 ctx.on_grpc_stream_initial_metadata(token, num_elements)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_grpc_stream_initial_metadata", root_context_id, exc)
 
     def proxy_on_grpc_receive(self, root_context_id: int, token: int, message_size: int) -> None:
@@ -448,7 +453,7 @@ class Dispatcher:
             else:
                 self.grpc_calls.pop(token, None)
                 ctx.on_grpc_call_response(token, 0, message_size)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_grpc_receive", root_context_id, exc)
 
     def proxy_on_grpc_receive_trailing_metadata(self, root_context_id: int, token: int, num_elements: int) -> None:
@@ -457,7 +462,7 @@ class Dispatcher:
             ctx, _ = self._grpc(root_context_id, token, False)
             if ctx is not None:
                 ctx.on_grpc_stream_trailing_metadata(token, num_elements)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_grpc_stream_trailing_metadata", root_context_id, exc)
 
     def proxy_on_grpc_close(self, root_context_id: int, token: int, status_code: int) -> None:
@@ -472,7 +477,7 @@ class Dispatcher:
                 ctx.on_grpc_stream_close(token, status_code)
             else:
                 ctx.on_grpc_call_response(token, status_code, 0)
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_grpc_close", root_context_id, exc)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -485,7 +490,7 @@ class Dispatcher:
             return True
         try:
             return bool(ctx.on_done())
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_done", context_id, exc)
             return True
 
@@ -497,7 +502,7 @@ class Dispatcher:
             return
         try:
             ctx.on_log()
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_log", context_id, exc)
 
     def proxy_on_delete(self, context_id: int) -> None:
@@ -515,7 +520,7 @@ class Dispatcher:
             return
         try:
             ctx.on_delete()
-        except Exception as exc:
+        except _CAUGHT as exc:
             self._report("on_delete", context_id, exc)
 
 
