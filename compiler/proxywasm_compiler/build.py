@@ -8,7 +8,8 @@ Stages (each a module of this package, so another backend can replace any):
 4. glue       - C glue generated from the ABI table
 5. link       - zig cc + wasm-ld, WASI calls Envoy lacks defined inside
 6. snapshot   - start the interpreter and import the filter at build time
-7. write      - atomically: nothing half-written is ever left at OUT
+7. trim       - empty the functions only that start-up reached (dce.py)
+8. write      - atomically: nothing half-written is ever left at OUT
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import IO
 
 from .closure import ClosureError, resolve_closure
 from .compiler_use import PatchError, compiler_uses, patch_source
+from .dce import strip_unreachable
 from .inittab import render_inittab
 
 NO_COMPILER_C = Path(__file__).resolve().parent / "no_compiler.c"
@@ -246,12 +248,22 @@ def build_cpython(
             except snapshot.SnapshotError as exc:
                 raise BuildError(_explain_snapshot_failure(str(exc), source)) from None
 
+            p.stage("trim", "emptying functions only the build-time start-up reached")
+            dce = strip_unreachable(snap.wasm)
+            if dce.skipped:
+                p.note(f"trim {dce.skipped}")
+            else:
+                p.note(
+                    f"{dce.emptied} of {dce.functions} functions emptied, code "
+                    f"{dce.code_before / 1e6:.2f} -> {dce.code_after / 1e6:.2f} MB"
+                )
+
             p.stage("write", str(out))
             out.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(snap.wasm)
+                    fh.write(dce.wasm)
                 os.replace(tmp_name, out)
             except BaseException:
                 Path(tmp_name).unlink(missing_ok=True)
