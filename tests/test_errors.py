@@ -314,3 +314,31 @@ def test_sys_exit_in_a_callback_does_not_end_the_vm() -> None:
     assert "SystemExit: 3" in error
     ok = host.initialize_http_context()
     assert host.call_on_request_headers(ok, [(":path", "/")], end_of_stream=True) == Action.CONTINUE
+
+
+def test_raise_callback_errors_lets_the_exception_reach_the_test() -> None:
+    class Boom(HttpContext):
+        def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+            raise KeyError("missing thing")
+
+    class Root(RootContext):
+        def create_http_context(self, context_id: int) -> HttpContext:
+            return Boom(context_id, self)
+
+    host = HostEmulator(Root, raise_callback_errors=True)
+    assert host.start_vm() and host.start_plugin()
+    ctx = host.initialize_http_context()
+    with pytest.raises(KeyError, match="missing thing"):
+        host.call_on_request_headers(ctx, [(":path", "/")])
+    assert len(host.get_logs(LogLevel.ERROR)) == 1  # logged first, as always
+
+
+def test_module_level_tick_period() -> None:
+    class Root(RootContext):
+        def on_configure(self, plugin_configuration_size: int) -> bool:
+            proxywasm.set_tick_period_ms(250)
+            return True
+
+    host = HostEmulator(Root)
+    assert host.start_vm() and host.start_plugin()
+    assert host.get_tick_period() == 250

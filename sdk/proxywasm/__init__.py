@@ -99,10 +99,17 @@ __all__ = [
     "set_property",
     "set_root_context",
     "set_shared_data",
+    "set_tick_period_ms",
 ]
 
 if TYPE_CHECKING:
     _R = TypeVar("_R", bound=type[RootContext])
+
+
+def set_tick_period_ms(period_ms: int) -> None:
+    """Module-level twin of :meth:`RootContext.set_tick_period_ms` (for the
+    root context of the running callback)."""
+    hostcalls.set_tick_period_milliseconds(period_ms)
 
 
 def root_context(cls: _R) -> _R:

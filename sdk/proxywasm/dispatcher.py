@@ -84,6 +84,9 @@ class Dispatcher:
         self.grpc_calls: dict[int, tuple[int, bool]] = {}
         #: Contexts whose creation failed: their streams get the failure policy.
         self.broken: dict[int, int] = {}
+        #: Re-raise callback exceptions after logging them (natively, for
+        #: ``pytest --pdb``); the policy of a real host is to log and go on.
+        self.reraise = False
         Dispatcher._next_key += 1
         self.key = Dispatcher._next_key
 
@@ -110,6 +113,8 @@ class Dispatcher:
             hc.log(LogLevel.ERROR, message)
         except Exception:  # the host refused even the log: last resort is stderr
             print(message, file=sys.stderr)
+        if self.reraise:
+            raise exc
 
     def _root_of(self, context_id: int) -> RootContext | None:
         ctx = self.streams.get(context_id)

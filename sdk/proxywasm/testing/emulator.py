@@ -89,6 +89,10 @@ class HostEmulator(AbiHost):
     registered roots, selected by ``root_id``); ``None`` uses what was
     registered globally with ``proxywasm.set_root_context``.
     Each instance has its own host state (shared data, queues, metrics, logs).
+
+    ``raise_callback_errors=True`` re-raises an exception from a callback after
+    logging it, instead of applying the failure policy, so that ``pytest
+    --pdb`` stops where it happened (native filters only).
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class HostEmulator(AbiHost):
         log_level: LogLevel = LogLevel.TRACE,
         properties: dict[str, PropertyValue] | None = None,
         upstreams: list[str] | None = None,
+        raise_callback_errors: bool = False,
         _callbacks: Any = None,
     ) -> None:
         super().__init__(
@@ -116,6 +121,10 @@ class HostEmulator(AbiHost):
             self._vm: Any = _callbacks
         else:
             self._vm = Dispatcher(_roots_of(root))
+            # Debugging aid: after the error log, let the exception reach the test
+            # (so `pytest --pdb` stops in the callback). Off by default: Envoy and
+            # the compiled module apply the failure policy instead.
+            self._vm.reraise = raise_callback_errors
         self._plugin_configuration = _config(plugin_configuration)
         self._root_context_id = 0
         self._depth = 0
