@@ -392,3 +392,21 @@ def test_on_log_reads_request_and_response_headers() -> None:
     host.call_on_response_headers(ctx, [(":status", "204")], end_of_stream=True)
     host.complete_http_context(ctx)
     assert host.get_logs(LogLevel.INFO) == ["log /z 204"]
+
+
+def test_replace_moves_the_header_to_the_end_as_envoy_does() -> None:
+    class Replacer(HttpContext):
+        def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+            self.set_http_request_header("x-a", "new")
+            return Action.CONTINUE
+
+    class R(RootContext):
+        def create_http_context(self, context_id: int) -> HttpContext:
+            return Replacer(context_id, self)
+
+    host = HostEmulator(R)
+    host.start_vm()
+    host.start_plugin()
+    ctx = host.initialize_http_context()
+    host.call_on_request_headers(ctx, [("x-a", "1"), ("x-b", "b"), ("x-a", "2"), ("x-z", "z")])
+    assert host.get_current_request_headers(ctx) == [("x-b", "b"), ("x-z", "z"), ("x-a", "new")]

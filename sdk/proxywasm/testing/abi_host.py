@@ -367,12 +367,9 @@ class AbiHost:
         status, m = self._writable_map(map_id)
         if m is None:
             return status
+        # As Envoy 1.40 (measured): every value goes, the new one is appended at the end.
         key = _lower(key)
-        for i, (k, _) in enumerate(m):
-            if k == key:
-                m[i] = (key, value)
-                m[i + 1 :] = [(k2, v2) for k2, v2 in m[i + 1 :] if k2 != key]
-                return OK
+        m[:] = [(k, v) for k, v in m if k != key]
         m.append((key, value))
         return OK
 
