@@ -209,7 +209,7 @@ class AbiHost:
         if buffer_id == BufferType.GRPC_CALL_MESSAGE:
             return self.grpc_message
         if buffer_id == BufferType.VM_CONFIGURATION:
-            return self.vm_configuration if cb == "proxy_on_vm_start" else None
+            return self.vm_configuration  # Envoy serves it in any callback
         if buffer_id == BufferType.PLUGIN_CONFIGURATION:
             if cb != "proxy_on_configure":
                 return None
