@@ -32,13 +32,7 @@ def test_host_calls_work_again_after_the_callback_returns_only_inside_one() -> N
             kept.append(self)
             return Action.CONTINUE
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return F(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(F)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     with pytest.raises(NotInCallbackError):

@@ -142,13 +142,7 @@ def test_stream_from_an_http_context_reaches_that_context() -> None:
             got.append((self.context_id, self.get_grpc_receive_message()))
             self.resume_http_request()
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return F(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(F)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, [(":path", "/")])
     (call,) = host.get_grpc_call_attributes()

@@ -78,13 +78,7 @@ def test_body_is_not_readable_outside_body_callbacks() -> None:
             seen.append(self.get_http_response_body())
             return Action.CONTINUE
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_response_headers(ctx, [(":status", "200")])
@@ -231,13 +225,7 @@ def test_paused_body_is_readable_and_writable_from_a_callout_response() -> None:
             self.set_http_request_body(b"]", 1 << 20)
             self.resume_http_request()
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_request_body(ctx, b"ab")
@@ -265,13 +253,7 @@ def test_response_body_rules_match_request_body() -> None:
                 seen.append(exc.status)
             return Action.CONTINUE
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST, end_of_stream=True)
     host.call_on_response_headers(ctx, [(":status", "200")])

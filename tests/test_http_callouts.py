@@ -117,13 +117,7 @@ def test_answer_arrives_at_the_context_that_dispatched_it() -> None:
             self.set_http_request_header("x-answered", str(self.context_id))
             self.resume_http_request()
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     a = host.initialize_http_context()
     b = host.initialize_http_context()
     host.call_on_request_headers(a, REQUEST)

@@ -52,13 +52,7 @@ def test_num_headers_and_end_of_stream_passed_to_callback() -> None:
             seen.append((num_headers, end_of_stream))
             return Action.CONTINUE
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST + [("x-a", "1")], end_of_stream=False)
     assert seen == [(4, False)]
@@ -157,13 +151,7 @@ def test_response_headers_and_trailers() -> None:
             self.remove_http_response_trailer("x-drop")
             return Action.CONTINUE
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST, end_of_stream=True)
     host.call_on_response_headers(ctx, [(":status", "200"), ("server", "x"), ("set-cookie", "a=1")])
@@ -190,13 +178,7 @@ def test_request_trailers_get_set_replace_all() -> None:
             self.remove_http_request_trailer("x-t2")
             return Action.CONTINUE
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_request_body(ctx, b"data")
@@ -212,13 +194,7 @@ def test_last_body_chunk_can_add_trailers() -> None:
                 self.add_http_request_trailer("x-digest", "abc")
             return Action.CONTINUE
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_request_body(ctx, b"data", end_of_stream=True)
@@ -296,13 +272,7 @@ def test_header_changes_in_one_stream_do_not_leak_into_another() -> None:
             on_headers(self)
             return Action.CONTINUE
 
-    class Root(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Filter(context_id, self)
-
-    host = HostEmulator(Root)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Filter)
     a = host.initialize_http_context()
     b = host.initialize_http_context()
     host.call_on_request_headers(a, REQUEST)
@@ -354,13 +324,7 @@ def _late_host(pause: bool) -> HostEmulator:
 
     Reader.pause = pause
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Reader(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Reader)
     return host
 
 
@@ -400,13 +364,7 @@ def test_replace_moves_the_header_to_the_end_as_envoy_does() -> None:
             self.set_http_request_header("x-a", "new")
             return Action.CONTINUE
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Replacer(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Replacer)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, [("x-a", "1"), ("x-b", "b"), ("x-a", "2"), ("x-z", "z")])
     assert host.get_current_request_headers(ctx) == [("x-b", "b"), ("x-z", "z"), ("x-a", "new")]

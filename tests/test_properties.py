@@ -93,13 +93,7 @@ def test_host_set_property_after_construction() -> None:
             self.set_http_request_header("x-region", self.get_property_str("node.metadata.region") or "?")
             return Action.CONTINUE
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return F(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(F)
     host.set_property("node.metadata.region", "eu-west")
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
@@ -119,13 +113,7 @@ def test_set_property_is_per_stream() -> None:
             seen.append(self.get_property_str("filter.state"))
             return Action.CONTINUE
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return F(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(F)
     a = host.initialize_http_context()
     b = host.initialize_http_context()
     host.call_on_request_headers(a, REQUEST)
@@ -143,13 +131,7 @@ def test_response_code_is_an_int_property() -> None:
             got.append(self.get_property_int("response.code"))
             return Action.CONTINUE
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return F(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(F)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_response_headers(ctx, [(":status", "404")])

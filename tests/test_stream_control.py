@@ -154,13 +154,7 @@ def test_current_action_follows_each_callback() -> None:
         def on_http_request_body(self, body_size: int, end_of_stream: bool) -> Action:
             return Action.CONTINUE if end_of_stream else Action.PAUSE
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Alternate(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Alternate)
     ctx = host.initialize_http_context()
     assert host.get_current_http_stream_action(ctx) == Action.CONTINUE
     host.call_on_request_headers(ctx, REQUEST)
@@ -176,13 +170,7 @@ def test_callback_returning_none_continues() -> None:
         def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
             return None  # type: ignore[return-value]
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return NoReturn(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(NoReturn)
     ctx = host.initialize_http_context()
     assert host.call_on_request_headers(ctx, REQUEST) == Action.CONTINUE
 
@@ -209,13 +197,7 @@ def test_reset_stops_the_stream() -> None:
             events.append("response_headers")
             return Action.CONTINUE
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Resetter(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Resetter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_request_body(ctx, b"x", end_of_stream=True)
@@ -236,13 +218,7 @@ def test_reset_from_the_response_path() -> None:
         def on_http_response_body(self, body_size: int, end_of_stream: bool) -> Action:
             raise AssertionError("no body after a reset")
 
-    class R(RootContext):
-        def create_http_context(self, context_id: int) -> HttpContext:
-            return Resetter(context_id, self)
-
-    host = HostEmulator(R)
-    host.start_vm()
-    host.start_plugin()
+    host = HostEmulator.for_http_context(Resetter)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST, end_of_stream=True)
     host.call_on_response_headers(ctx, [(":status", "200")])

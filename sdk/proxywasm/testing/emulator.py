@@ -8,12 +8,13 @@ wasmtime against the same host state, so one test can run both ways.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
 from typing import Any, Protocol, Self
 
 from .. import _nullhost, _state
+from ..contexts import HttpContext, RootContext
 from ..dispatcher import Dispatcher, RootFactory
 from ..types import Action, LogLevel, MapType, MetricType, PeerType
 from .abi_host import AbiHost, ForeignFunction, PropertyValue, encode_property
@@ -129,6 +130,26 @@ class HostEmulator(AbiHost):
         self._root_context_id = 0
         self._depth = 0
         self._vm_started = False
+
+    @classmethod
+    def for_http_context(
+        cls, http_context: Callable[[int, RootContext], HttpContext], **kwargs: Any
+    ) -> Self:
+        """A started host whose root context makes ``http_context(context_id, root)``
+        streams: the shortest way to test one ``HttpContext`` class.
+
+        ``kwargs`` go to the constructor (``plugin_configuration=`` ...).
+        """
+
+        class _Root(RootContext):
+            def create_http_context(self, context_id: int) -> HttpContext:
+                return http_context(context_id, self)
+
+        _Root.__qualname__ = f"RootOf{getattr(http_context, '__name__', 'HttpContext')}"
+        host = cls(_Root, **kwargs)
+        host.start_vm()
+        host.start_plugin()
+        return host
 
     @classmethod
     def from_wasm(
