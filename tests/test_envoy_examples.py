@@ -15,20 +15,14 @@ stopped (with every server thread the test started) at the end of the module:
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 import socket
 import socketserver
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,7 +30,7 @@ from typing import Any
 import pytest
 from proxywasm_compiler.build import build_filter
 from proxywasm_compiler.echo import EchoServer
-from proxywasm_compiler.envoy import Envoy, FilterSpec, envoy_config
+from proxywasm_compiler.envoy import Envoy, FilterSpec, Reply, envoy_config
 
 pytestmark = pytest.mark.slow
 
@@ -49,29 +43,10 @@ SLOW_AUTH_S = 1.5
 # -- helpers ------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def echoed(self) -> dict[str, Any]:
-        """What the echo upstream received (method, path, headers, body)."""
-        assert self.headers.get("x-upstream") == "echo", f"not from the echo upstream: {self}"
-        data: dict[str, Any] = json.loads(self.body)
-        return data
-
-
 def request(
     envoy: Envoy, path: str = "/", headers: dict[str, str] | None = None, data: bytes | None = None
 ) -> Reply:
-    req = urllib.request.Request(envoy.url(path), headers=headers or {}, data=data)
-    try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
-            return Reply(resp.status, resp.headers, resp.read())
-    except urllib.error.HTTPError as err:
-        with err:
-            return Reply(err.code, err.headers, err.read())
+    return envoy.request(path, headers=headers, body=data, timeout=TIMEOUT)
 
 
 def build(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -91,17 +66,13 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) 
         time.sleep(0.05)
 
 
-_ENTRY_START = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]", re.MULTILINE)
-
-
 def log_entries(envoy: Envoy, needle: str) -> list[str]:
-    text = envoy.log_text()
-    starts = [m.start() for m in _ENTRY_START.finditer(text)] + [len(text)]
-    return [text[a:b] for a, b in itertools.pairwise(starts) if needle in text[a:b]]
+    return envoy.log_entries(needle)
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
 
 
 def start_envoy(config: dict[str, Any], workdir: Path, concurrency: int = 1) -> Envoy:

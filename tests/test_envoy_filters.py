@@ -14,25 +14,17 @@ upstream connection cannot reach the other tests.
 
 from __future__ import annotations
 
-import http.client
-import itertools
 import json
 import re
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
 import pytest
 from proxywasm_compiler.build import build_filter
 from proxywasm_compiler.echo import EchoServer
-from proxywasm_compiler.envoy import Envoy, FilterSpec, envoy_config
+from proxywasm_compiler.envoy import Envoy, FilterSpec, Reply, envoy_config, start_all
 
 pytestmark = pytest.mark.slow
 
@@ -86,11 +78,7 @@ def envoys(
         for name, spec in specs.items()
     }
     try:
-        # V8 compiles the whole module before the first request (seconds of CPU):
-        # start both Envoys at once.
-        with ThreadPoolExecutor(len(proxies)) as pool:
-            for future in [pool.submit(p.start, timeout=120) for p in proxies.values()]:
-                future.result()
+        start_all(proxies.values(), timeout=120)
         yield proxies
     finally:
         for proxy in proxies.values():
@@ -112,66 +100,21 @@ def open_(envoys: dict[str, Envoy]) -> Envoy:
 # -- helpers ------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def echoed(self) -> dict[str, Any]:
-        """What the echo upstream received (method, path, headers, body)."""
-        assert self.headers.get("x-upstream", "").startswith("echo"), (
-            f"not from the echo upstream: {self}"
-        )
-        data: dict[str, Any] = json.loads(self.body)
-        return data
-
-
 def get(envoy: Envoy, path: str, headers: dict[str, str] | None = None) -> Reply:
-    request = urllib.request.Request(envoy.url(path), headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
-            return Reply(resp.status, resp.headers, resp.read())
-    except urllib.error.HTTPError as err:
-        with err:
-            return Reply(err.code, err.headers, err.read())
+    return envoy.request(path, headers=headers, timeout=TIMEOUT)
 
 
 def post_in_pieces(envoy: Envoy, path: str, pieces: list[bytes]) -> Reply:
     """POST with a content-length, sending the body in separate writes so the
     filter sees several body callbacks (and must PAUSE to buffer them)."""
-    conn = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=TIMEOUT)
-    try:
-        conn.putrequest("POST", path)
-        conn.putheader("content-type", "text/plain")
-        conn.putheader("content-length", str(sum(map(len, pieces))))
-        conn.endheaders()
-        for i, piece in enumerate(pieces):
-            if i:
-                time.sleep(0.1)
-            conn.send(piece)
-        resp = conn.getresponse()
-        return Reply(resp.status, resp.msg, resp.read())
-    finally:
-        conn.close()
-
-
-_ENTRY_START = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]", re.MULTILINE)
+    return envoy.request(
+        path, method="POST", headers={"content-type": "text/plain"}, body=pieces, timeout=TIMEOUT, pause=0.1
+    )
 
 
 def log_entries(envoy: Envoy, needle: str, timeout: float = 5.0) -> list[str]:
-    """Envoy log entries (a header line plus its continuation lines) containing ``needle``.
-
-    Waits (bounded) for at least one: Envoy writes its log asynchronously.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        text = envoy.log_text()
-        starts = [m.start() for m in _ENTRY_START.finditer(text)] + [len(text)]
-        found = [text[a:b] for a, b in itertools.pairwise(starts) if needle in text[a:b]]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+    """Envoy log entries containing ``needle`` (waits, bounded, for at least one)."""
+    return envoy.log_entries(needle, timeout=timeout)
 
 
 def unique(prefix: str) -> str:

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from proxywasm_compiler.echo import EchoServer
 from proxywasm_compiler.envoy import Envoy, FilterSpec, envoy_config
 

@@ -16,20 +16,17 @@ what it received, and ``/status/NNN`` with status NNN, which drives the
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Any, Self
 
 import pytest
 from proxywasm.testing.pytest_plugin import BuildFactory
 from proxywasm_compiler.echo import EchoServer
-from proxywasm_compiler.envoy import Envoy, FilterSpec, envoy_config
+from proxywasm_compiler.envoy import Envoy, FilterSpec, envoy_config, start_all
+from proxywasm_compiler.envoy import Reply as HarnessReply
 
 pytestmark = pytest.mark.slow
 
@@ -73,9 +70,7 @@ def envoys(
         for mode in ("monitor", "enforce")
     }
     try:
-        with ThreadPoolExecutor(len(proxies)) as pool:
-            for future in [pool.submit(p.start, timeout=120) for p in proxies.values()]:
-                future.result()
+        start_all(proxies.values(), timeout=120)
         yield proxies
     finally:
         for proxy in proxies.values():
@@ -96,19 +91,9 @@ def enforce(envoys: dict[str, Envoy]) -> Envoy:
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: Message
-    body: bytes
-
-    def echoed(self) -> dict[str, Any]:
-        """What the echo upstream received."""
-        assert self.headers.get("x-upstream") == "echo", f"not from the echo upstream: {self}"
-        data: dict[str, Any] = json.loads(self.body)
-        return data
-
+class Reply(HarnessReply):
     def problem(self) -> dict[str, Any]:
+        """The filter's problem+json answer."""
         assert self.status == 400, self
         assert self.headers.get("content-type") == "application/problem+json", self
         assert self.headers.get("x-upstream") is None  # answered by the filter, not the upstream
@@ -124,24 +109,10 @@ def send(
     headers: dict[str, str] | None = None,
 ) -> Reply:
     """One request; a list body is sent in separate writes (several body callbacks)."""
-    conn = http.client.HTTPConnection("127.0.0.1", envoy.port, timeout=TIMEOUT)
-    try:
-        pieces = body if isinstance(body, list) else [body] if body is not None else []
-        conn.putrequest(method, path)
-        for name, value in (headers or {}).items():
-            conn.putheader(name, value)
-        if body is not None:
-            conn.putheader("content-type", (headers or {}).get("content-type", "application/json"))
-            conn.putheader("content-length", str(sum(map(len, pieces))))
-        conn.endheaders()
-        for i, piece in enumerate(pieces):
-            if i:
-                time.sleep(0.05)
-            conn.send(piece)
-        resp = conn.getresponse()
-        return Reply(resp.status, resp.msg, resp.read())
-    finally:
-        conn.close()
+    if body is not None:
+        headers = {"content-type": "application/json", **(headers or {})}
+    reply = envoy.request(path, method=method, headers=headers, body=body, timeout=TIMEOUT)
+    return Reply(reply.status, reply.headers, reply.body)
 
 
 def counters(envoy: Envoy) -> dict[str, int]:

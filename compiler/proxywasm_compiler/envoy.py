@@ -7,8 +7,11 @@ admin API, so parallel runs never collide. Every process is stopped by PID.
 
 from __future__ import annotations
 
+import http.client
+import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,9 +20,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
+
+#: Where one Envoy log entry starts (continuation lines, e.g. a traceback, follow it).
+_ENTRY_START = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]", re.MULTILINE)
 
 __all__ = ["Envoy", "EnvoyError", "FilterSpec", "envoy_config", "find_envoy"]
 
@@ -250,6 +259,54 @@ class Envoy:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def log_entries(self, needle: str = "", timeout: float = 0.0) -> list[str]:
+        """Log entries (a header line plus its continuation lines) containing ``needle``.
+
+        With ``timeout``, waits (bounded) for at least one: Envoy writes its
+        log asynchronously.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_text()
+            starts = [m.start() for m in _ENTRY_START.finditer(text)] + [len(text)]
+            found = [text[a:b] for a, b in itertools.pairwise(starts) if needle in text[a:b]]
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(0.05)
+
+    def request(
+        self,
+        path: str = "/",
+        *,
+        method: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes | list[bytes] | None = None,
+        timeout: float = 10.0,
+        pause: float = 0.05,
+    ) -> Reply:
+        """One HTTP/1.1 request to the listener; never raises on an HTTP error status.
+
+        A list ``body`` is sent in separate writes (``pause`` apart) with the
+        total content-length, so a filter sees several body callbacks.
+        """
+        pieces = body if isinstance(body, list) else [body] if body is not None else []
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.putrequest(method or ("POST" if body is not None else "GET"), path)
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
+            if body is not None and not any(k.lower() == "content-length" for k in headers or {}):
+                conn.putheader("content-length", str(sum(map(len, pieces))))
+            conn.endheaders()
+            for i, piece in enumerate(pieces):
+                if i:
+                    time.sleep(pause)
+                conn.send(piece)
+            resp = conn.getresponse()
+            return Reply(resp.status, resp.msg, resp.read())
+        finally:
+            conn.close()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop Envoy (SIGTERM, then SIGKILL), by PID."""
         proc = self.process
@@ -270,3 +327,36 @@ class Envoy:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclass
+class Reply:
+    """An HTTP response: status, headers (an ``email.message.Message``), body."""
+
+    status: int
+    headers: Message
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def echoed(self) -> dict[str, Any]:
+        """What the :class:`~proxywasm_compiler.echo.EchoServer` upstream received
+        (method, path, headers, body); fails if the reply did not come from it."""
+        assert self.headers.get("x-upstream", "").startswith("echo"), f"not from the echo upstream: {self}"
+        data: dict[str, Any] = json.loads(self.body)
+        return data
+
+
+def start_all(envoys: Iterable[Envoy], timeout: float = 120.0) -> None:
+    """Start several Envoys at once (V8 compiles a module for seconds of CPU at
+    each start); if one fails, every one is stopped and the error raised."""
+    envoys = list(envoys)
+    try:
+        with ThreadPoolExecutor(max(1, len(envoys))) as pool:
+            for future in [pool.submit(e.start, timeout=timeout) for e in envoys]:
+                future.result()
+    except BaseException:
+        for e in envoys:
+            e.stop()
+        raise
