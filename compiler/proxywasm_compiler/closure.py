@@ -105,10 +105,10 @@ def _imports(tree: ast.Module, package: str | None) -> list[_Import]:
             return
         if isinstance(node, ast.Try):
             guarded = any(_is_import_error_handler(h) for h in node.handlers)
-            for child in node.body:
-                visit(child, optional or guarded)
-            for child in [*node.handlers, *node.orelse, *node.finalbody]:
-                visit(child, optional)
+            for stmt in node.body:
+                visit(stmt, optional or guarded)
+            for part in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(part, optional)
             return
         if isinstance(node, ast.If):
             test = node.test
@@ -116,12 +116,12 @@ def _imports(tree: ast.Module, package: str | None) -> list[_Import]:
                 isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
             )
             if is_tc:
-                for child in node.orelse:
-                    visit(child, optional)
+                for other in node.orelse:
+                    visit(other, optional)
                 return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            for child in ast.iter_child_nodes(node):
-                visit(child, True)
+            for inner in ast.iter_child_nodes(node):
+                visit(inner, True)
             return
         for child in ast.iter_child_nodes(node):
             visit(child, optional)

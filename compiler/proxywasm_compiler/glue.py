@@ -21,7 +21,7 @@ __all__ = ["render_glue"]
 
 
 def _abi() -> Any:
-    import proxywasm_abi
+    import proxywasm_abi  # type: ignore[import-not-found]  # installed beside the compiler
 
     return proxywasm_abi.load()
 
