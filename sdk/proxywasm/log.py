@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HostLogStream",
-    "ProxyLogHandler",
+    "ProxyLogHandler",  # noqa: F822 -- made on first access (module __getattr__)
     "log",
     "log_critical",
     "log_debug",
