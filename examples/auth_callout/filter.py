@@ -143,7 +143,7 @@ class Root(RootContext):
 
     def on_vm_start(self, vm_configuration_size: int) -> bool:
         for counter in (ALLOWED, DENIED, FAILED):
-            counter.get()  # defines it now, so Envoy's /stats lists it from the start, at 0
+            counter.define()  # now, so Envoy's /stats lists it from the start, at 0
         return True
 
     def on_configure(self, plugin_configuration_size: int) -> bool:

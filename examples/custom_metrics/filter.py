@@ -62,8 +62,8 @@ class Metrics:
     def define_all(self) -> None:
         """Define the counters and the gauge now, so ``/stats`` lists them at 0 from the start."""
         for counter in list(self.requests.values()) + list(self.responses.values()):
-            counter.get()
-        self.in_flight.get()
+            counter.define()
+        self.in_flight.define()
 
 
 class CustomMetrics(HttpContext):

@@ -70,7 +70,7 @@ class ByteCounter(StreamContext):
 class Root(RootContext):
     def on_vm_start(self, vm_configuration_size: int) -> bool:
         for metric in (CONNECTIONS, ACTIVE, DOWNSTREAM_BYTES, UPSTREAM_BYTES):
-            metric.get()  # defines it now, so Envoy's /stats lists it from the start, at 0
+            metric.define()  # now, so Envoy's /stats lists it from the start, at 0
         return True
 
     def create_stream_context(self, context_id: int) -> StreamContext:
