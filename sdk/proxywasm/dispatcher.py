@@ -34,10 +34,23 @@ if TYPE_CHECKING:
 
 _registry: dict[str | None, RootFactory] = {}
 
-#: What the exception barrier catches: every error of a callback, and
-#: SystemExit (a `sys.exit()` in a filter must not end the VM). KeyboardInterrupt
-#: still propagates natively.
-_CAUGHT = (Exception, SystemExit)
+#: What the exception barrier catches: everything a callback can raise.
+#: ``BaseException`` and not ``Exception``: a ``KeyboardInterrupt``,
+#: ``GeneratorExit`` or ``SystemExit`` raised by a filter must follow the
+#: failure policy like any error (caught compiled, so caught natively too,
+#: or native tests and Envoy would disagree). Only pdb's ``BdbQuit`` passes.
+_CAUGHT = BaseException
+
+#: Made at import so that reporting an error needs no allocation when the
+#: heap is full (a MemoryError while formatting the traceback).
+_LAST_RESORT = (
+    "python exception in a callback; its traceback could not be formatted "
+    "(out of memory?). The failure policy was applied."
+)
+_REPLY_STATUS = 500
+_REPLY_HEADERS = [("content-type", "text/plain")]
+_REPLY_BODY = b"Internal Server Error\n"
+_REPLY_DETAILS = "wasm_python_exception"
 
 _CONTINUE = int(Action.CONTINUE)
 _PAUSE = int(Action.PAUSE)
@@ -50,9 +63,13 @@ def set_root_context(factory: RootFactory, root_id: str | None = None) -> None:
     serves any root id that has no registration of its own.
     """
     if not callable(factory):
-        raise TypeError(f"set_root_context expects a RootContext subclass or a factory, got {factory!r}")
+        raise TypeError(
+            f"set_root_context expects a RootContext subclass or a factory, got {factory!r}"
+        )
     if isinstance(factory, type) and not issubclass(factory, RootContext):
-        raise TypeError(f"set_root_context: {factory.__qualname__} is not a subclass of proxywasm.RootContext")
+        raise TypeError(
+            f"set_root_context: {factory.__qualname__} is not a subclass of proxywasm.RootContext"
+        )
     _registry[root_id] = factory
 
 
@@ -105,14 +122,21 @@ class Dispatcher:
     # -- errors -------------------------------------------------------------------------
 
     def _report(self, where: str, context_id: int, exc: BaseException) -> None:
+        """Log ``exc`` as one error entry. Never raises (but for pdb and ``reraise``)."""
         if type(exc).__name__ == "BdbQuit":  # quitting pdb natively must not be swallowed
             raise exc
-        text = format_exception(exc)
-        message = f"python exception in {where} (context {context_id}):\n{text}"
+        try:
+            text = format_exception(exc)
+            message = f"python exception in {where} (context {context_id}):\n{text}"
+        except BaseException:  # e.g. MemoryError while formatting: a fixed message
+            message = _LAST_RESORT
         try:
             hc.log(LogLevel.ERROR, message)
-        except Exception:  # the host refused even the log: last resort is stderr
-            print(message, file=sys.stderr)
+        except BaseException:  # the host refused even the log: last resort is stderr
+            try:
+                print(message, file=sys.stderr)
+            except BaseException:
+                pass
         if self.reraise:
             raise exc
 
@@ -126,22 +150,31 @@ class Dispatcher:
         return self.roots.get(context_id)
 
     def _fail_open(self, context_id: int) -> bool:
-        root = self._root_of(context_id)
-        return bool(getattr(root, "fail_open", False))
+        """The root's ``fail_open``; closed when even that cannot be read."""
+        try:
+            root = self._root_of(context_id)
+            return bool(getattr(root, "fail_open", False))
+        except BaseException:
+            return False
 
     def _fail_http(self, context_id: int) -> int:
-        """Apply the failure policy to an HTTP stream; returns the action."""
+        """Apply the failure policy to an HTTP stream; returns the action.
+
+        Fail closed must hold whatever happens here: if the 500 cannot be
+        sent (one reply went out already, or the heap is full) the stream is
+        reset, and the answer is PAUSE either way.
+        """
         if self._fail_open(context_id):
             return _CONTINUE
         try:
             _state.effective_context_id = -1
             hc.set_effective_context(context_id)
             _state.effective_context_id = context_id
-            hc.send_local_response(500, [("content-type", "text/plain")], b"Internal Server Error\n", "wasm_python_exception")
-        except Exception:
+            hc.send_local_response(_REPLY_STATUS, _REPLY_HEADERS, _REPLY_BODY, _REPLY_DETAILS)
+        except BaseException:
             try:  # a reply is no longer possible (one was sent already): reset instead
                 hc.close_stream(StreamType.HTTP_RESPONSE)
-            except Exception:
+            except BaseException:
                 pass
         return _PAUSE
 
@@ -150,7 +183,7 @@ class Dispatcher:
             return _CONTINUE
         try:
             hc.close_stream(StreamType.DOWNSTREAM)
-        except Exception:
+        except BaseException:
             pass
         return _PAUSE
 
@@ -199,7 +232,9 @@ class Dispatcher:
         root = self.roots.get(root_id)
         try:
             if root is None:
-                raise LookupError(f"stream context {context_id} belongs to root context {root_id}, which failed to start")
+                raise LookupError(
+                    f"stream context {context_id} belongs to root context {root_id}, which failed to start"
+                )
             if http:
                 ctx: _Stream = root.create_http_context(context_id)
                 if not isinstance(ctx, HttpContext):
@@ -280,7 +315,9 @@ class Dispatcher:
         except _CAUGHT as exc:
             self._report("on_queue_ready", root_context_id, exc)
 
-    def proxy_on_foreign_function(self, root_context_id: int, function_id: int, arguments_size: int) -> None:
+    def proxy_on_foreign_function(
+        self, root_context_id: int, function_id: int, arguments_size: int
+    ) -> None:
         """The host calls into the plugin."""
         self._enter(root_context_id)
         root = self.roots.get(root_context_id)
@@ -293,7 +330,9 @@ class Dispatcher:
 
     # -- HTTP streams -------------------------------------------------------------------
 
-    def _http_action(self, context_id: int, ctx: HttpContext | None, name: str, *args: int | bool) -> int:
+    def _http_action(
+        self, context_id: int, ctx: HttpContext | None, name: str, *args: int | bool
+    ) -> int:
         if ctx is None:
             if context_id in self.broken:
                 return self._fail_http(context_id)
@@ -304,46 +343,74 @@ class Dispatcher:
                 return _CONTINUE
             if result == _CONTINUE or result == _PAUSE:
                 return int(result)
-            raise TypeError(f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE")
+            raise TypeError(
+                f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE"
+            )
         except _CAUGHT as exc:
             self._report(name, context_id, exc)
             return self._fail_http(context_id)
 
-    def proxy_on_request_headers(self, context_id: int, num_headers: int, end_of_stream: int) -> int:
+    def proxy_on_request_headers(
+        self, context_id: int, num_headers: int, end_of_stream: int
+    ) -> int:
         """Request headers arrived."""
         self._enter(context_id)
         return self._http_action(
-            context_id, self._http(context_id), "on_http_request_headers", num_headers, bool(end_of_stream)
+            context_id,
+            self._http(context_id),
+            "on_http_request_headers",
+            num_headers,
+            bool(end_of_stream),
         )
 
     def proxy_on_request_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
         """A request body chunk arrived."""
         self._enter(context_id)
-        return self._http_action(context_id, self._http(context_id), "on_http_request_body", body_size, bool(end_of_stream))
+        return self._http_action(
+            context_id,
+            self._http(context_id),
+            "on_http_request_body",
+            body_size,
+            bool(end_of_stream),
+        )
 
     def proxy_on_request_trailers(self, context_id: int, num_trailers: int) -> int:
         """Request trailers arrived."""
         self._enter(context_id)
-        return self._http_action(context_id, self._http(context_id), "on_http_request_trailers", num_trailers)
+        return self._http_action(
+            context_id, self._http(context_id), "on_http_request_trailers", num_trailers
+        )
 
-    def proxy_on_response_headers(self, context_id: int, num_headers: int, end_of_stream: int) -> int:
+    def proxy_on_response_headers(
+        self, context_id: int, num_headers: int, end_of_stream: int
+    ) -> int:
         """Response headers arrived."""
         self._enter(context_id)
         return self._http_action(
-            context_id, self._http(context_id), "on_http_response_headers", num_headers, bool(end_of_stream)
+            context_id,
+            self._http(context_id),
+            "on_http_response_headers",
+            num_headers,
+            bool(end_of_stream),
         )
 
     def proxy_on_response_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
         """A response body chunk arrived."""
         self._enter(context_id)
         return self._http_action(
-            context_id, self._http(context_id), "on_http_response_body", body_size, bool(end_of_stream)
+            context_id,
+            self._http(context_id),
+            "on_http_response_body",
+            body_size,
+            bool(end_of_stream),
         )
 
     def proxy_on_response_trailers(self, context_id: int, num_trailers: int) -> int:
         """Response trailers arrived."""
         self._enter(context_id)
-        return self._http_action(context_id, self._http(context_id), "on_http_response_trailers", num_trailers)
+        return self._http_action(
+            context_id, self._http(context_id), "on_http_response_trailers", num_trailers
+        )
 
     # -- TCP streams --------------------------------------------------------------------
 
@@ -359,7 +426,9 @@ class Dispatcher:
                 return _CONTINUE
             if result == _CONTINUE or result == _PAUSE:
                 return int(result)
-            raise TypeError(f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE")
+            raise TypeError(
+                f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE"
+            )
         except _CAUGHT as exc:
             self._report(name, context_id, exc)
             return self._fail_tcp(context_id)
@@ -422,12 +491,14 @@ class Dispatcher:
                 if self._fail_open(owner_id):
                     try:
                         hc.continue_stream(StreamType.HTTP_REQUEST)
-                    except Exception:
+                    except BaseException:
                         pass
                 else:
                     self._fail_http(owner_id)
 
-    def _grpc(self, root_context_id: int, token: int, final: bool) -> tuple[BaseContext | None, bool]:
+    def _grpc(
+        self, root_context_id: int, token: int, final: bool
+    ) -> tuple[BaseContext | None, bool]:
         owner_id, is_stream = self.grpc_calls.get(token, (root_context_id, False))
         if final:
             self.grpc_calls.pop(token, None)
@@ -438,7 +509,9 @@ class Dispatcher:
             _state.effective_context_id = owner_id
         return ctx, is_stream
 
-    def proxy_on_grpc_receive_initial_metadata(self, root_context_id: int, token: int, num_elements: int) -> None:
+    def proxy_on_grpc_receive_initial_metadata(
+        self, root_context_id: int, token: int, num_elements: int
+    ) -> None:
         """Initial metadata of a gRPC stream arrived."""
         try:
             ctx, _ = self._grpc(root_context_id, token, False)
@@ -461,7 +534,9 @@ class Dispatcher:
         except _CAUGHT as exc:
             self._report("on_grpc_receive", root_context_id, exc)
 
-    def proxy_on_grpc_receive_trailing_metadata(self, root_context_id: int, token: int, num_elements: int) -> None:
+    def proxy_on_grpc_receive_trailing_metadata(
+        self, root_context_id: int, token: int, num_elements: int
+    ) -> None:
         """Trailing metadata of a gRPC stream arrived."""
         try:
             ctx, _ = self._grpc(root_context_id, token, False)
