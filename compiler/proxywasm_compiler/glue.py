@@ -8,9 +8,13 @@ Two halves, both derived from ``abi-stubs/abi.toml`` and never written by hand:
   results). Host-allocated output buffers are copied into ``bytes`` and freed.
 * the ``proxy_on_*`` exports: each calls the matching method of
   ``proxywasm.dispatcher.vm``, looked up once (at snapshot time) and invoked
-  with vectorcall. The dispatcher holds the exception barrier; the C side only
-  guards against an exception escaping it (logged through ``sys.stderr``, which
-  the runtime routes to ``proxy_log``).
+  with vectorcall. The dispatcher holds the exception barrier; the C side is
+  the last resort when the dispatcher call itself fails (an exception escaped
+  it, or the heap is too full to call it): one fixed error entry through
+  ``proxy_log`` from a static buffer, and the stream fails closed from C (an
+  HTTP callback sends the 500 with ``proxy_send_local_response`` and returns
+  PAUSE; a TCP callback closes the downstream connection). Nothing on that
+  path allocates on the heap.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ def _c_scalar(param: Any) -> str:
         return "uint8_t **"
     if param.c_type.endswith("*"):
         # Input pointers are const, output pointers are written by the host.
-        return ("const uint8_t *" if param.c_type.startswith("const") else "uint8_t *") if not param.name.startswith(
-            "return_"
-        ) else "void *"
+        return (
+            ("const uint8_t *" if param.c_type.startswith("const") else "uint8_t *")
+            if not param.name.startswith("return_")
+            else "void *"
+        )
     return "uint32_t"
 
 
@@ -62,7 +68,9 @@ def _wrapper(fn: Any) -> str:
         if p.kind == "bytes":
             data, size = p.c_params
             lines.append(f"    char *in{i}; Py_ssize_t in{i}n;")
-            lines.append(f"    if (PyBytes_AsStringAndSize(args[{i}], &in{i}, &in{i}n) < 0) return NULL;")
+            lines.append(
+                f"    if (PyBytes_AsStringAndSize(args[{i}], &in{i}, &in{i}n) < 0) return NULL;"
+            )
             call_args[data.name] = f"(const uint8_t *)in{i}"
             call_args[size.name] = f"(uint32_t)in{i}n"
         else:
@@ -124,16 +132,35 @@ def _callback(fn: Any, index: int) -> str:
         f'__attribute__((export_name("{fn.name}")))',
         f"{ret} {fn.name}({params}) {{",
     ]
+    kind = _failure_kind(fn.name)
+    if kind in ("http", "tcp"):
+        # A stream whose context could not even be recorded fails without Python.
+        lines.append(f"    if (pw_broken_count && pw_is_broken(a0)) return pw_fail_{kind}(a0);")
     if n:
-        lines.append(f"    PyObject *argv[{n}] = {{" + ", ".join(f"PyLong_FromUnsignedLong(a{i})" for i in range(n)) + "};")
+        lines.append(
+            f"    PyObject *argv[{n}] = {{"
+            + ", ".join(f"PyLong_FromUnsignedLong(a{i})" for i in range(n))
+            + "};"
+        )
     else:
         lines.append("    PyObject **argv = NULL;")
     lines.append(f"    PyObject *r = pw_dispatch({index}, argv, {n});")
     for i in range(n):
         lines.append(f"    Py_XDECREF(argv[{i}]);")
+    if kind == "create":
+        lines.append("    if (r == NULL && a1 != 0) pw_mark_broken(a0);")
+    elif kind == "delete":
+        lines.append("    if (pw_broken_count) pw_unmark_broken(a0);")
+    if kind in ("http", "tcp"):
+        lines.append(f"    if (r == NULL) return pw_fail_{kind}(a0);")
     if fn.results:
-        lines.append("    uint32_t value = 0;")
-        lines.append("    if (r != NULL && r != Py_None) { value = (uint32_t)PyLong_AsUnsignedLongMask(r); PyErr_Clear(); }")
+        # proxy_on_done: True (finished) when Python could not answer, or the
+        # context would never be released; bools otherwise default to False.
+        default = "1" if kind == "done" else "0"
+        lines.append(f"    uint32_t value = {default};")
+        lines.append(
+            "    if (r != NULL && r != Py_None) { value = (uint32_t)PyLong_AsUnsignedLongMask(r); PyErr_Clear(); }"
+        )
         lines.append("    Py_XDECREF(r);")
         lines.append("    return value;")
     else:
@@ -142,10 +169,67 @@ def _callback(fn: Any, index: int) -> str:
     return "\n".join(lines)
 
 
+#: Callbacks whose result is a stream action: when Python cannot answer they
+#: fail closed from C. HTTP: a 500 local reply; TCP: the connection is closed.
+_HTTP_ACTIONS = frozenset(
+    f"proxy_on_{d}_{p}" for d in ("request", "response") for p in ("headers", "body", "trailers")
+)
+_TCP_ACTIONS = frozenset(
+    {"proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data"}
+)
+
+
+def _failure_kind(name: str) -> str:
+    """What the C side does when the dispatcher call for ``name`` fails."""
+    if name in _HTTP_ACTIONS:
+        return "http"
+    if name in _TCP_ACTIONS:
+        return "tcp"
+    return {
+        "proxy_on_context_create": "create",
+        "proxy_on_delete": "delete",
+        "proxy_on_done": "done",
+    }.get(name, "log")
+
+
+def _c_bytes(data: bytes) -> str:
+    return "{" + ", ".join(str(b) for b in data) + "}"
+
+
+def _serialized_headers(pairs: list[tuple[str, str]]) -> bytes:
+    """The proxy-wasm header-map serialisation (count, sizes, NUL-terminated strings)."""
+    out = bytearray(len(pairs).to_bytes(4, "little"))
+    for name, value in pairs:
+        out += len(name.encode()).to_bytes(4, "little") + len(value.encode()).to_bytes(4, "little")
+    for name, value in pairs:
+        out += name.encode() + b"\0" + value.encode() + b"\0"
+    return bytes(out)
+
+
+#: The reply of the C last resort: the same as the dispatcher's (a client or
+#: test cannot tell which layer failed closed; the log entry tells).
+_FAIL_STATUS = 500
+_FAIL_HEADERS = [("content-type", "text/plain")]
+_FAIL_BODY = b"Internal Server Error\n"
+_FAIL_DETAILS = b"wasm_python_exception"
+
+
+def _fail_constants() -> str:
+    body, details = _FAIL_BODY, _FAIL_DETAILS
+    headers = _serialized_headers(_FAIL_HEADERS)
+    return (
+        f"#define PW_FAIL_STATUS {_FAIL_STATUS}\n"
+        f"static const uint8_t pw_fail_body[{len(body)}] = {_c_bytes(body)};\n"
+        f"static const uint8_t pw_fail_details[{len(details)}] = {_c_bytes(details)};\n"
+        f"static const uint8_t pw_fail_headers[{len(headers)}] = {_c_bytes(headers)};\n"
+    )
+
+
 _PRELUDE = r"""/* Generated by proxywasm_compiler.glue from abi-stubs/abi.toml. Do not edit. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 static PyObject *pw_arity(const char *name, Py_ssize_t want, Py_ssize_t got) {
@@ -155,24 +239,68 @@ static PyObject *pw_arity(const char *name, Py_ssize_t want, Py_ssize_t got) {
 """
 
 _DISPATCH = r"""
-/* The dispatcher catches filter exceptions; this is the last resort. Unlike
-   PyErr_Print it never turns a SystemExit into exit(): the VM must live on
-   (and the interpreter's finalisation code stays out of the module). */
-static void pw_print_error(void) {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (type != NULL) PyErr_Display(type, value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
-    PyErr_Clear();
-}
-
 static PyObject *pw_callbacks[PW_NUM_CALLBACKS];
 static const char *const pw_callback_names[PW_NUM_CALLBACKS] = {
 %(names)s
 };
+
+/* The last resort, when the dispatcher call itself fails (its own barrier
+   catches every filter exception, so this is an exception escaping the SDK or
+   a heap too full to call it). One error entry, written into a static buffer
+   (no allocation; PyErr_Print would allocate, write four entries, and turn a
+   SystemExit into exit()). The exception is dropped. */
+static char pw_fail_message[320];
+
+static void pw_log_failure(const char *where) {
+    const char *kind = "no exception set";
+    PyObject *type = PyErr_Occurred();  /* borrowed */
+    if (type != NULL && PyType_Check(type)) kind = ((PyTypeObject *)type)->tp_name;
+    PyErr_Clear();
+    int n = snprintf(pw_fail_message, sizeof pw_fail_message,
+                     "python callback %%s failed outside the exception barrier (%%s): "
+                     "the stream fails closed", where, kind);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof pw_fail_message) n = (int)sizeof pw_fail_message - 1;
+    proxy_log(4, pw_fail_message, (uint32_t)n);
+}
+
+/* Stream contexts whose creation failed before Python recorded them: the
+   dispatcher would not know them and answer CONTINUE, so C answers instead. */
+#define PW_BROKEN_MAX 64
+static uint32_t pw_broken[PW_BROKEN_MAX];
+static int pw_broken_count;
+static int pw_broken_next;
+
+static int pw_is_broken(uint32_t id) {
+    for (int i = 0; i < PW_BROKEN_MAX; i++) if (pw_broken[i] == id && id != 0) return 1;
+    return 0;
+}
+static void pw_mark_broken(uint32_t id) {
+    if (pw_is_broken(id)) return;
+    if (pw_broken[pw_broken_next] == 0) pw_broken_count++;
+    pw_broken[pw_broken_next] = id;  /* oldest entry evicted when full */
+    pw_broken_next = (pw_broken_next + 1) %% PW_BROKEN_MAX;
+}
+static void pw_unmark_broken(uint32_t id) {
+    for (int i = 0; i < PW_BROKEN_MAX; i++) if (pw_broken[i] == id && id != 0) { pw_broken[i] = 0; pw_broken_count--; }
+}
+
+/* Fail closed without Python: a 500 (or, when a reply went out already, a
+   reset of the stream) and PAUSE. */
+static uint32_t pw_fail_http(uint32_t context_id) {
+    proxy_set_effective_context(context_id);
+    uint32_t status = proxy_send_local_response(
+        PW_FAIL_STATUS, (const char *)pw_fail_details, sizeof pw_fail_details,
+        pw_fail_body, sizeof pw_fail_body, pw_fail_headers, sizeof pw_fail_headers, 0);
+    if (status != 0) proxy_close_stream(1 /* HTTP_RESPONSE */);
+    return 1; /* PAUSE */
+}
+
+static uint32_t pw_fail_tcp(uint32_t context_id) {
+    proxy_set_effective_context(context_id);
+    proxy_close_stream(2 /* DOWNSTREAM */);
+    return 1; /* PAUSE */
+}
 
 /* Bind every callback to the dispatcher's bound method, once. Called by the
    runtime after the filter module is imported (before the snapshot). */
@@ -194,10 +322,11 @@ static PyObject *pw_dispatch(int index, PyObject *const *argv, Py_ssize_t n) {
         pw_runtime_vm_first_call();
     }
     PyObject *fn = pw_callbacks[index];
-    if (fn == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) if (argv[i] == NULL) { PyErr_Clear(); return NULL; }
-    PyObject *r = PyObject_Vectorcall(fn, argv, (size_t)n, NULL);
-    if (r == NULL) pw_print_error();
+    PyObject *r = NULL;
+    int args_ok = 1;
+    for (Py_ssize_t i = 0; i < n; i++) if (argv[i] == NULL) args_ok = 0;
+    if (fn != NULL && args_ok) r = PyObject_Vectorcall(fn, argv, (size_t)n, NULL);
+    if (r == NULL) pw_log_failure(pw_callback_names[index]);
     return r;
 }
 
@@ -221,7 +350,7 @@ void pw_runtime_vm_first_call(void) {
     PyObject *boot = PyImport_AddModule("_pw_boot");  /* borrowed */
     if (boot == NULL) { PyErr_Clear(); return; }
     PyObject *r = PyObject_CallMethod(boot, "vm_first_call", NULL);
-    if (r == NULL) pw_print_error();
+    if (r == NULL) pw_log_failure("vm_first_call");
     Py_XDECREF(r);
 }
 
@@ -242,15 +371,21 @@ def render_glue() -> str:
     parts += [_import_decl(f) for f in imports]
     parts.append("\n/* -- the _proxywasm module " + "-" * 50 + " */")
     parts += [_wrapper(f) for f in imports]
-    table = ",\n".join(f'    {{"{f.name}", (PyCFunction)(void (*)(void))w_{f.name}, METH_FASTCALL, NULL}}' for f in imports)
+    table = ",\n".join(
+        f'    {{"{f.name}", (PyCFunction)(void (*)(void))w_{f.name}, METH_FASTCALL, NULL}}'
+        for f in imports
+    )
     parts.append(
         "static PyMethodDef pw_methods[] = {\n" + table + ",\n    {NULL, NULL, 0, NULL}\n};\n\n"
-        "static struct PyModuleDef pw_module = {PyModuleDef_HEAD_INIT, \"_proxywasm\",\n"
-        "    \"proxy-wasm ABI v" + abi.version + " host functions (generated glue).\", -1, pw_methods};\n\n"
+        'static struct PyModuleDef pw_module = {PyModuleDef_HEAD_INIT, "_proxywasm",\n'
+        '    "proxy-wasm ABI v'
+        + abi.version
+        + ' host functions (generated glue).", -1, pw_methods};\n\n'
         "PyMODINIT_FUNC PyInit__proxywasm(void) { return PyModule_Create(&pw_module); }\n"
     )
     parts.append("/* -- callbacks " + "-" * 63 + " */")
     parts.append(f"#define PW_NUM_CALLBACKS {len(callbacks)}")
+    parts.append(_fail_constants())
     parts.append(_DISPATCH % {"names": ",\n".join(f'    "{f.name}"' for f in callbacks)})
     parts += [_callback(f, i) for i, f in enumerate(callbacks)]
     return "\n\n".join(parts) + "\n"
