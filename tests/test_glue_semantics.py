@@ -10,6 +10,7 @@ callback whose dispatcher call failed fails closed from C.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import proxywasm_abi
 import pytest
@@ -27,7 +28,7 @@ def _body(start: str) -> str:
 
 
 def _callback_names() -> list[str]:
-    m = re.search(r"pw_callback_names\[PW_NUM_CALLBACKS\] = \{\n(.*?)\n\};", SRC, re.S)
+    m = re.search(r"pw_callback_names\[PW_NUM_CALLBACKS\] = \{\n(.*?)\n\};", SRC, re.DOTALL)
     assert m, "the callback name table is missing"
     return re.findall(r'"(\w+)"', m.group(1))
 
@@ -45,16 +46,16 @@ def test_the_name_table_lists_every_callback_once() -> None:
 
 
 @pytest.mark.parametrize("fn", ABI.callbacks, ids=lambda fn: fn.name)
-def test_each_export_dispatches_to_the_callback_its_index_names(fn: object) -> None:
-    name = fn.name  # type: ignore[attr-defined]
+def test_each_export_dispatches_to_the_callback_its_index_names(fn: Any) -> None:
+    name = fn.name
     (index,) = re.findall(r"pw_dispatch\((\d+),", _callback_body(name))
     assert _callback_names()[int(index)] == name
 
 
 @pytest.mark.parametrize("fn", ABI.callbacks, ids=lambda fn: fn.name)
-def test_each_export_releases_every_reference_it_makes(fn: object) -> None:
-    body = _callback_body(fn.name)  # type: ignore[attr-defined]
-    n = len(fn.params)  # type: ignore[attr-defined]
+def test_each_export_releases_every_reference_it_makes(fn: Any) -> None:
+    body = _callback_body(fn.name)
+    n = len(fn.params)
     made = re.findall(r"PyLong_FromUnsignedLong\(a(\d+)\)", body)
     assert made == [str(i) for i in range(n)], "one argument object per parameter, in order"
     for i in range(n):
@@ -120,8 +121,8 @@ def _wrapper(name: str) -> str:
     [fn for fn in ABI.proxy_imports if "out0" in _wrapper(fn.name)],
     ids=lambda fn: fn.name,
 )
-def test_host_outputs_are_read_only_on_ok_and_freed(fn: object) -> None:
-    body = _wrapper(fn.name)  # type: ignore[attr-defined]
+def test_host_outputs_are_read_only_on_ok_and_freed(fn: Any) -> None:
+    body = _wrapper(fn.name)
     outs = sorted(set(re.findall(r"\b(out\d+)\b", body)))
     buffers = [o for o in outs if re.search(rf"uint8_t \*{o} = NULL", body)]
     for out in buffers:
