@@ -74,7 +74,6 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-
 def start_envoy(config: dict[str, Any], workdir: Path, concurrency: int = 1) -> Envoy:
     envoy = Envoy(config, workdir=workdir, concurrency=concurrency)
     envoy.start(timeout=120)
@@ -266,23 +265,37 @@ def test_rate_limit_burst_then_429(rate_envoy: Envoy) -> None:
     client = {"x-client-id": unique("burst")}
     started = time.monotonic()
     replies = [request(rate_envoy, "/", client) for _ in range(5)]
-    # Half a token per second: no token can come back within 2 s.
-    assert time.monotonic() - started < 2.0, "too slow to test a burst"
-    assert [r.status for r in replies] == [200, 200, 200, 429, 429]
-    assert [r.headers["x-ratelimit-remaining"] for r in replies] == ["2", "1", "0", "0", "0"]
+    # Tokens that may have come back while the burst was sent (none on a quick
+    # machine): the expected statuses follow from the time taken, not a limit on it.
+    earned = int((time.monotonic() - started) * RATE["requests_per_second"])
+    statuses = [r.status for r in replies]
+    assert statuses[:3] == [200, 200, 200]
     assert replies[0].echoed()["path"] == "/"
-    limited = replies[3]
-    assert limited.headers["retry-after"] in ("1", "2")
-    assert limited.headers["x-ratelimit-limit"] == "3"
-    assert limited.body == b"too many requests\n"
-    assert limited.headers.get("x-upstream") is None
+    assert statuses.count(200) <= 3 + earned
+    if earned == 0:
+        assert statuses == [200, 200, 200, 429, 429]
+        assert [r.headers["x-ratelimit-remaining"] for r in replies] == ["2", "1", "0", "0", "0"]
+    limited = [r for r in replies if r.status == 429]
+    assert limited or earned >= 2
+    for reply in limited:
+        assert reply.headers["retry-after"] in ("1", "2")
+        assert reply.headers["x-ratelimit-limit"] == "3"
+        assert reply.body == b"too many requests\n"
+        assert reply.headers.get("x-upstream") is None
 
 
 def test_rate_limit_tokens_come_back(rate_envoy: Envoy) -> None:
     client = {"x-client-id": unique("refill")}
     assert [request(rate_envoy, "/", client).status for _ in range(4)] == [200, 200, 200, 429]
-    time.sleep(2.2)  # one token at half a token per second
-    assert [request(rate_envoy, "/", client).status for _ in range(2)] == [200, 429]
+    # One token comes back after 2 s at half a token per second: poll for it
+    # (bounded), then the bucket is empty again.
+    came_back = wait_for(
+        lambda: request(rate_envoy, "/", client).status == 200 or None,
+        "a token to come back",
+        timeout=10.0,
+    )
+    assert came_back
+    assert request(rate_envoy, "/", client).status == 429
 
 
 def test_rate_limit_clients_are_independent(rate_envoy: Envoy) -> None:
@@ -397,9 +410,17 @@ def echo_through(envoy: Envoy, pieces: list[bytes]) -> tuple[bytes, str]:
     with socket.create_connection(("127.0.0.1", envoy.port), timeout=TIMEOUT) as sock:
         host, port = sock.getsockname()[:2]
         received = b""
+        sent = 0
         for piece in pieces:
+            # One piece at a time, each echoed before the next is sent: the
+            # filter sees separate data callbacks without a sleep.
             sock.sendall(piece)
-            time.sleep(0.02)
+            sent += len(piece)
+            while len(received) < sent:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
         while len(received) < expected:
             chunk = sock.recv(65536)
             if not chunk:

@@ -11,7 +11,9 @@ from proxywasm.testing import HostEmulator
 REQUEST = [(":method", "POST"), (":path", "/upload"), (":authority", "example.com")]
 
 
-def body_host(on_body: Callable[[HttpContext, int, bool], Action | None]) -> tuple[HostEmulator, int]:
+def body_host(
+    on_body: Callable[[HttpContext, int, bool], Action | None],
+) -> tuple[HostEmulator, int]:
     class Filter(HttpContext):
         def on_http_request_body(self, body_size: int, end_of_stream: bool) -> Action:
             return on_body(self, body_size, end_of_stream) or Action.CONTINUE
@@ -20,7 +22,7 @@ def body_host(on_body: Callable[[HttpContext, int, bool], Action | None]) -> tup
         def create_http_context(self, context_id: int) -> HttpContext:
             return Filter(context_id, self)
 
-    host = HostEmulator(Root)
+    host = HostEmulator(Root, raise_callback_errors=True)
     assert host.start_vm() and host.start_plugin()
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
@@ -78,7 +80,7 @@ def test_body_is_not_readable_outside_body_callbacks() -> None:
             seen.append(self.get_http_response_body())
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_response_headers(ctx, [(":status", "200")])
@@ -154,7 +156,10 @@ def test_negative_range_is_a_value_error() -> None:
     errors: list[BaseException] = []
 
     def on_body(f: HttpContext, size: int, eos: bool) -> None:
-        for call in (lambda: f.get_http_request_body(-1), lambda: f.set_http_request_body(b"", 0, -2)):
+        for call in (
+            lambda: f.get_http_request_body(-1),
+            lambda: f.set_http_request_body(b"", 0, -2),
+        ):
             try:
                 call()
             except ValueError as exc:
@@ -216,16 +221,20 @@ def test_paused_body_is_readable_and_writable_from_a_callout_response() -> None:
         def on_http_request_body(self, body_size: int, end_of_stream: bool) -> Action:
             if not end_of_stream:
                 return Action.PAUSE
-            self.dispatch_http_call("auth", [(":method", "GET"), (":path", "/"), (":authority", "auth")])
+            self.dispatch_http_call(
+                "auth", [(":method", "GET"), (":path", "/"), (":authority", "auth")]
+            )
             return Action.PAUSE
 
-        def on_http_call_response(self, token_id: int, num_headers: int, body_size: int, num_trailers: int) -> None:
+        def on_http_call_response(
+            self, token_id: int, num_headers: int, body_size: int, num_trailers: int
+        ) -> None:
             seen.append(self.get_http_request_body())
             self.set_http_request_body(b"[", 0, 0)
             self.set_http_request_body(b"]", 1 << 20)
             self.resume_http_request()
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_request_body(ctx, b"ab")
@@ -253,7 +262,7 @@ def test_response_body_rules_match_request_body() -> None:
                 seen.append(exc.status)
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST, end_of_stream=True)
     host.call_on_response_headers(ctx, [(":status", "200")])
@@ -287,7 +296,7 @@ def test_resume_from_another_context_forwards_a_paused_body() -> None:
         def create_http_context(self, context_id: int) -> HttpContext:
             return Filter(context_id, self)
 
-    host = HostEmulator(Root)
+    host = HostEmulator(Root, raise_callback_errors=True)
     host.start_vm()
     host.start_plugin()
     ctx = host.initialize_http_context()

@@ -12,7 +12,8 @@ REQUEST = [(":method", "GET"), (":path", "/a?b=1"), (":authority", "example.com"
 
 
 def run_request(
-    on_headers: Callable[[HttpContext], object], headers: list[tuple[str | bytes, str | bytes]] | None = None
+    on_headers: Callable[[HttpContext], object],
+    headers: list[tuple[str | bytes, str | bytes]] | None = None,
 ) -> tuple[HostEmulator, int]:
     """Start a filter whose on_http_request_headers runs ``on_headers`` and deliver one request."""
 
@@ -25,10 +26,15 @@ def run_request(
         def create_http_context(self, context_id: int) -> HttpContext:
             return Filter(context_id, self)
 
-    host = HostEmulator(Root)
+    host = HostEmulator(Root, raise_callback_errors=True)
     assert host.start_vm() and host.start_plugin()
     ctx = host.initialize_http_context()
-    assert host.call_on_request_headers(ctx, REQUEST if headers is None else headers, end_of_stream=True) == Action.CONTINUE
+    assert (
+        host.call_on_request_headers(
+            ctx, REQUEST if headers is None else headers, end_of_stream=True
+        )
+        == Action.CONTINUE
+    )
     return host, ctx
 
 
@@ -52,7 +58,7 @@ def test_num_headers_and_end_of_stream_passed_to_callback() -> None:
             seen.append((num_headers, end_of_stream))
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST + [("x-a", "1")], end_of_stream=False)
     assert seen == [(4, False)]
@@ -87,7 +93,9 @@ def test_first_value_of_a_repeated_header() -> None:
         seen.append(f.get_http_request_header("x-multi"))
         seen.append([v for k, v in f.get_http_request_headers() if k == "x-multi"])
 
-    run_request(on_headers, REQUEST + [("x-multi", "first"), ("x-other", "o"), ("x-multi", "second")])
+    run_request(
+        on_headers, REQUEST + [("x-multi", "first"), ("x-other", "o"), ("x-multi", "second")]
+    )
     assert seen == ["first", ["first", "second"]]
 
 
@@ -121,7 +129,9 @@ def test_set_none_and_remove_drop_every_value() -> None:
         f.remove_http_request_header("X-B")
         f.remove_http_request_header("x-never-there")  # no error
 
-    host, ctx = run_request(on_headers, REQUEST + [("x-a", "1"), ("x-b", "1"), ("x-b", "2"), ("x-c", "3")])
+    host, ctx = run_request(
+        on_headers, REQUEST + [("x-a", "1"), ("x-b", "1"), ("x-b", "2"), ("x-c", "3")]
+    )
     assert host.get_current_request_headers(ctx) == REQUEST + [("x-c", "3")]
 
 
@@ -130,7 +140,11 @@ def test_set_http_request_headers_replaces_the_whole_map() -> None:
         f.set_http_request_headers([(":method", "POST"), (":path", "/new"), ("X-Only", "1")])
 
     host, ctx = run_request(on_headers, REQUEST + [("x-old", "gone")])
-    assert host.get_current_request_headers(ctx) == [(":method", "POST"), (":path", "/new"), ("x-only", "1")]
+    assert host.get_current_request_headers(ctx) == [
+        (":method", "POST"),
+        (":path", "/new"),
+        ("x-only", "1"),
+    ]
 
 
 def test_response_headers_and_trailers() -> None:
@@ -151,7 +165,7 @@ def test_response_headers_and_trailers() -> None:
             self.remove_http_response_trailer("x-drop")
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST, end_of_stream=True)
     host.call_on_response_headers(ctx, [(":status", "200"), ("server", "x"), ("set-cookie", "a=1")])
@@ -163,7 +177,11 @@ def test_response_headers_and_trailers() -> None:
         ("x-hello", "world"),
         ("set-cookie", "b=2"),
     ]
-    assert host.get_current_response_trailers(ctx) == [("grpc-status", "0"), ("grpc-message", "ok"), ("x-t", "1")]
+    assert host.get_current_response_trailers(ctx) == [
+        ("grpc-status", "0"),
+        ("grpc-message", "ok"),
+        ("x-t", "1"),
+    ]
 
 
 def test_request_trailers_get_set_replace_all() -> None:
@@ -178,7 +196,7 @@ def test_request_trailers_get_set_replace_all() -> None:
             self.remove_http_request_trailer("x-t2")
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_request_body(ctx, b"data")
@@ -194,7 +212,7 @@ def test_last_body_chunk_can_add_trailers() -> None:
                 self.add_http_request_trailer("x-digest", "abc")
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     host.call_on_request_body(ctx, b"data", end_of_stream=True)
@@ -272,7 +290,7 @@ def test_header_changes_in_one_stream_do_not_leak_into_another() -> None:
             on_headers(self)
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Filter)
+    host = HostEmulator.for_http_context(Filter, raise_callback_errors=True)
     a = host.initialize_http_context()
     b = host.initialize_http_context()
     host.call_on_request_headers(a, REQUEST)
@@ -315,7 +333,10 @@ class _LateReader(HttpContext):
         return Action.CONTINUE
 
     def on_log(self) -> None:
-        self.log(LogLevel.INFO, f"log {self.get_http_request_header(':path')} {self.get_http_response_header(':status')}")
+        self.log(
+            LogLevel.INFO,
+            f"log {self.get_http_request_header(':path')} {self.get_http_response_header(':status')}",
+        )
 
 
 def _late_host(pause: bool) -> HostEmulator:
@@ -324,7 +345,7 @@ def _late_host(pause: bool) -> HostEmulator:
 
     Reader.pause = pause
 
-    host = HostEmulator.for_http_context(Reader)
+    host = HostEmulator.for_http_context(Reader, raise_callback_errors=True)
     return host
 
 
@@ -364,7 +385,7 @@ def test_replace_moves_the_header_to_the_end_as_envoy_does() -> None:
             self.set_http_request_header("x-a", "new")
             return Action.CONTINUE
 
-    host = HostEmulator.for_http_context(Replacer)
+    host = HostEmulator.for_http_context(Replacer, raise_callback_errors=True)
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, [("x-a", "1"), ("x-b", "b"), ("x-a", "2"), ("x-z", "z")])
     assert host.get_current_request_headers(ctx) == [("x-b", "b"), ("x-z", "z"), ("x-a", "new")]

@@ -58,7 +58,7 @@ def start(filter_class: type[HttpContext]) -> tuple[HostEmulator, Root]:
         roots.append(root)
         return root
 
-    host = HostEmulator(factory)
+    host = HostEmulator(factory, raise_callback_errors=True)
     assert host.start_vm() and host.start_plugin()
     return host, roots[0]
 
@@ -66,7 +66,9 @@ def start(filter_class: type[HttpContext]) -> tuple[HostEmulator, Root]:
 class Deny(Recorder):
     def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         self._ev("request_headers")
-        self.send_http_response(403, [("x-reason", "nope"), ("Content-Type", "application/json")], b'{"denied":true}')
+        self.send_http_response(
+            403, [("x-reason", "nope"), ("Content-Type", "application/json")], b'{"denied":true}'
+        )
         return Action.PAUSE
 
 
@@ -191,7 +193,10 @@ def test_second_reply_raises_host_call_error() -> None:
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, REQUEST)
     assert len(errors) == 1
-    assert errors[0].function == "proxy_send_local_response" and errors[0].status == Status.BAD_ARGUMENT
+    assert (
+        errors[0].function == "proxy_send_local_response"
+        and errors[0].status == Status.BAD_ARGUMENT
+    )
     reply = host.get_sent_local_response(ctx)
     assert reply is not None and reply.status_code == 403
 
@@ -232,7 +237,9 @@ def test_reply_from_the_response_path() -> None:
     assert reply is not None and reply.status_code == 502 and reply.body == b"bad gateway"
     assert dict(host.get_current_response_headers(ctx))[":status"] == "502"
     # Sent from a response callback: not re-delivered to the same filter.
-    assert [e for e in root.events if e[0] == "response_headers"] == [("response_headers", "500", False)]
+    assert [e for e in root.events if e[0] == "response_headers"] == [
+        ("response_headers", "500", False)
+    ]
 
 
 def test_invalid_status_code_is_value_error() -> None:

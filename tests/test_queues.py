@@ -47,7 +47,7 @@ def start() -> tuple[HostEmulator, Root]:
         roots.append(Root(context_id))
         return roots[-1]
 
-    host = HostEmulator(factory)
+    host = HostEmulator(factory, raise_callback_errors=True)
     assert host.start_vm() and host.start_plugin()
     return host, roots[0]
 
@@ -110,7 +110,7 @@ def test_items_wait_when_on_queue_ready_does_not_dequeue() -> None:
             self.register_shared_queue("q")
             return True
 
-    host = HostEmulator(Lazy)
+    host = HostEmulator(Lazy, raise_callback_errors=True)
     host.start_vm()
     host.start_plugin()
     host.enqueue_shared_queue("q", b"a")
@@ -121,7 +121,7 @@ def test_items_wait_when_on_queue_ready_does_not_dequeue() -> None:
 
 
 def test_queue_of_another_vm_id() -> None:
-    host = HostEmulator(Root, vm_id="vm-a")
+    host = HostEmulator(Root, vm_id="vm-a", raise_callback_errors=True)
     host.start_vm()
     host.start_plugin()
     ids: list[int | None] = []

@@ -29,7 +29,7 @@ def start() -> tuple[HostEmulator, Ticker]:
         roots.append(Ticker(context_id))
         return roots[-1]
 
-    host = HostEmulator(factory)
+    host = HostEmulator(factory, raise_callback_errors=True)
     assert host.start_vm() and host.start_plugin()
     return host, roots[0]
 
@@ -54,7 +54,7 @@ def test_no_period_no_tick() -> None:
         def on_tick(self) -> None:
             calls.append(1)
 
-    host = HostEmulator(Quiet)
+    host = HostEmulator(Quiet, raise_callback_errors=True)
     host.start_vm()
     host.start_plugin()
     host.tick()
@@ -97,7 +97,7 @@ def test_tick_period_belongs_to_the_root_even_when_set_from_a_stream() -> None:
         def create_http_context(self, context_id: int) -> HttpContext:
             return F(context_id, self)
 
-    host = HostEmulator(R)
+    host = HostEmulator(R, raise_callback_errors=True)
     host.start_vm()
     host.start_plugin()
     ctx = host.initialize_http_context()
@@ -108,9 +108,26 @@ def test_tick_period_belongs_to_the_root_even_when_set_from_a_stream() -> None:
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_each_plugin_has_its_own_timer(n: int) -> None:
-    host, first = start()
+    roots: list[Ticker] = []
+
+    def factory(context_id: int) -> Ticker:
+        roots.append(Ticker(context_id))
+        return roots[-1]
+
+    host = HostEmulator(factory, raise_callback_errors=True)
+    assert host.start_vm() and host.start_plugin()
     second_id = host.add_plugin("second")
+    first, second = roots
+    assert second.context_id == second_id
+    # The second plugin set no period: ticking the first does not tick it.
     assert host.get_tick_period(second_id) == 0
     for _ in range(n):
         host.tick()
-    assert first.ticks == n
+    assert (first.ticks, second.ticks) == (n, 0)
+    # Its own period, its own ticks; the first one's count stays.
+    with host.in_context(second_id):
+        second.set_tick_period_ms(200)
+    assert host.get_tick_period(second_id) == 200
+    assert host.get_tick_period() == 5000
+    host.tick(second_id)
+    assert (first.ticks, second.ticks) == (n, 1)
