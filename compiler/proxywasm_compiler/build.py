@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from .closure import ClosureError, resolve_closure
 from .compiler_use import PatchError, compiler_uses, patch_source
@@ -131,11 +131,39 @@ def _wasm_builtins(tc: object) -> frozenset[str]:
     return frozenset(names)
 
 
+def write_module(out: Path, data: bytes) -> None:
+    """Write ``data`` at ``out`` atomically: a reader sees the old file or the new one.
+
+    The temporary file is made private by ``mkstemp``; before it takes the
+    final name it gets the mode any new file would get (0666 less the umask,
+    usually 0644), so Envoy running as another user can read the module.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
 #: Backends: name -> build function with the signature of :func:`build_cpython`.
 #: A second one (componentize-py: a component fused into one core module) slots
 #: in here; the stages it can share (closure, glue from the ABI table, snapshot,
 #: atomic write) are separate modules.
 BACKENDS: dict[str, Callable[..., BuildResult]] = {}
+
+
+def _compact(*args: Any, **kwargs: Any) -> BuildResult:
+    """The compact backend, imported on first use (it needs mypy at build time)."""
+    from .backends.compact import build_compact
+
+    return build_compact(*args, **kwargs)
 
 
 def build_filter(
@@ -149,8 +177,11 @@ def build_filter(
 ) -> BuildResult:
     """Compile ``source`` (a filter .py) into a proxy-wasm module at ``output``.
 
-    ``backend`` picks the pipeline (only ``"cpython"`` today: CPython 3.11
-    for wasm32-wasi, frozen and pre-initialised). See :func:`build_cpython`.
+    ``backend`` picks the pipeline: ``"cpython"`` (the default: CPython 3.11
+    for wasm32-wasi, frozen and pre-initialised, any Python; see
+    :func:`build_cpython`) or ``"compact"`` (typed Python compiled to C and
+    then wasm, no interpreter; a subset, refused with file:line outside it;
+    see :func:`proxywasm_compiler.backends.compact.build_compact`).
     """
     try:
         build = BACKENDS[backend]
@@ -259,15 +290,7 @@ def build_cpython(
                 )
 
             p.stage("write", str(out))
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(dce.wasm)
-                os.replace(tmp_name, out)
-            except BaseException:
-                Path(tmp_name).unlink(missing_ok=True)
-                raise
+            write_module(out, dce.wasm)
     except (ClosureError, PatchError) as exc:
         raise BuildError(str(exc)) from None
     except freeze.FreezeError as exc:
@@ -287,6 +310,7 @@ def build_cpython(
 
 
 BACKENDS["cpython"] = build_cpython
+BACKENDS["compact"] = _compact
 
 
 def _explain_snapshot_failure(message: str, source: Path) -> str:

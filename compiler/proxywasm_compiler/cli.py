@@ -29,10 +29,14 @@ def _err(message: str) -> int:
     return 1
 
 
-def _build(source: Path, out: Path | None, quiet: bool = False, keep_compiler: bool = False) -> Path:
+def _build(
+    source: Path, out: Path | None, quiet: bool = False, keep_compiler: bool = False, backend: str = "cpython"
+) -> Path:
     from .build import build_filter
 
-    result = build_filter(source, out, progress=None if quiet else sys.stderr, keep_compiler=keep_compiler)
+    result = build_filter(
+        source, out, backend=backend, progress=None if quiet else sys.stderr, keep_compiler=keep_compiler
+    )
     return result.output
 
 
@@ -41,7 +45,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     source = Path(args.file)
     try:
-        _build(source, Path(args.output) if args.output else None, keep_compiler=args.keep_compiler)
+        _build(
+            source, Path(args.output) if args.output else None, keep_compiler=args.keep_compiler, backend=args.backend
+        )
     except BuildError as exc:
         return _err(str(exc))
     return 0
@@ -314,6 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("build", help="compile a filter into one proxy-wasm module")
     p.add_argument("file", help="the filter's .py file")
     p.add_argument("-o", "--output", help="output .wasm (default: next to the filter)")
+    p.add_argument(
+        "--backend",
+        choices=("cpython", "compact"),
+        default="cpython",
+        help="cpython (default: any Python, CPython inside the module) or compact "
+        "(typed Python compiled to wasm, no interpreter: ~100x smaller; a subset, refused with file:line outside it)",
+    )
     p.add_argument(
         "--keep-compiler",
         action="store_true",
