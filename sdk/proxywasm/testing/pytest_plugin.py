@@ -159,24 +159,24 @@ class BuildFactory:
         from pathlib import Path
 
         self.out_dir = Path(out_dir)
-        self.built: dict[tuple[str, int], Path] = {}
+        self.built: dict[tuple[str, int, str], Path] = {}
 
-    def __call__(self, source: PathLike[str] | str) -> PathLike[str]:
+    def __call__(self, source: PathLike[str] | str, backend: str = "cpython") -> PathLike[str]:
         from pathlib import Path
 
         src = Path(source).resolve()
-        key = (str(src), src.stat().st_mtime_ns)
+        key = (str(src), src.stat().st_mtime_ns, backend)
         if key not in self.built:
             import importlib
 
             # The compiler is a separate package of the distribution: imported
             # only when a test asks for a compiled module.
             build = importlib.import_module("proxywasm_compiler.build")
-            out = self.out_dir / f"{len(self.built)}_{src.stem}.wasm"
+            out = self.out_dir / f"{len(self.built)}_{src.stem}_{backend}.wasm"
             try:
-                build.build_filter(src, out)
+                build.build_filter(src, out, backend=backend)
             except build.BuildError as exc:
-                pytest.fail(f"proxywasm build {src} failed:\n{exc}", pytrace=False)
+                pytest.fail(f"proxywasm build --backend {backend} {src} failed:\n{exc}", pytrace=False)
             self.built[key] = out
         return self.built[key]
 
@@ -191,15 +191,42 @@ def proxywasm_build(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
     return BuildFactory(tmp_path_factory.mktemp("proxywasm-build"))
 
 
-@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.slow)])
+#: Test ids of the compiled variants, by backend ("wasm" stays the cpython id).
+_BACKEND_IDS = {"cpython": "wasm", "compact": "compact"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``proxywasm_filter_host``: native, then each backend the module names.
+
+    ``PROXYWASM_BACKENDS`` in the test module (default ``("cpython",)``) lists
+    the backends that build its filter; compiled variants are in the slow tier.
+    """
+    if "proxywasm_filter_host" not in metafunc.fixturenames:
+        return
+    backends = getattr(metafunc.module, "PROXYWASM_BACKENDS", ("cpython",))
+    unknown = [b for b in backends if b not in _BACKEND_IDS]
+    if unknown:
+        raise pytest.UsageError(
+            f"{metafunc.module.__name__}: PROXYWASM_BACKENDS names unknown backends {unknown} "
+            f"(known: {sorted(_BACKEND_IDS)})"
+        )
+    params = [pytest.param("native", id="native")] + [
+        pytest.param(b, id=_BACKEND_IDS[b], marks=pytest.mark.slow) for b in backends
+    ]
+    metafunc.parametrize("proxywasm_filter_host", params, indirect=True)
+
+
+@pytest.fixture
 def proxywasm_filter_host(
     request: pytest.FixtureRequest, proxywasm_host: HostFactory
 ) -> Callable[..., HostEmulator]:
-    """Run each test twice: natively, and compiled (slow tier). Returns a factory.
+    """Run each test natively and compiled with each backend (slow tier). Returns a factory.
 
-    The test module names its filter file::
+    The test module names its filter file, and optionally the backends that
+    build it (default ``("cpython",)``; ``"compact"`` for typed filters)::
 
         PROXYWASM_FILTER = Path(__file__).parent / "filter.py"
+        PROXYWASM_BACKENDS = ("cpython", "compact")
 
         def test_adds_header(proxywasm_filter_host):
             host = proxywasm_filter_host(plugin_configuration={"value": "hi"})
@@ -221,7 +248,7 @@ def proxywasm_filter_host(
 
         module = load_filter(path)
         return lambda **kwargs: proxywasm_host(module, **kwargs)
-    wasm = request.getfixturevalue("proxywasm_build")(path)
+    wasm = request.getfixturevalue("proxywasm_build")(path, request.param)
     return lambda **kwargs: proxywasm_host(wasm=wasm, **kwargs)
 
 
