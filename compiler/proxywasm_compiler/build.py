@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .closure import ClosureError, resolve_closure
+from .closure import ClosureError, filter_module_name, resolve_closure
 from .compiler_use import PatchError, compiler_uses, patch_source
 from .dce import strip_unreachable
 from .inittab import render_inittab
@@ -187,6 +187,11 @@ def build_filter(
         build = BACKENDS[backend]
     except KeyError:
         raise BuildError(f"unknown backend {backend!r} (available: {', '.join(sorted(BACKENDS))})") from None
+    if Path(source).suffix == ".py":
+        try:
+            filter_module_name(Path(source))
+        except ClosureError as exc:
+            raise BuildError(str(exc)) from None
     return build(source, output, progress=progress, hash_seed=hash_seed, keep_compiler=keep_compiler)
 
 

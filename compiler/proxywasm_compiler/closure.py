@@ -204,6 +204,46 @@ class _Finder:
         return None
 
 
+#: Module names a filter file may not take: the SDK's own packages.
+SDK_MODULES = frozenset({"proxywasm", "proxywasm_abi", "proxywasm_compiler", "_proxywasm_glue"})
+
+
+def filter_module_name(filter_path: Path, builtins: frozenset[str] = frozenset()) -> str:
+    """The module name of a filter file, refused (:class:`ClosureError`) when it cannot be one.
+
+    Inside the module the filter is imported by its file's stem, beside the
+    standard library and the SDK: ``json.py`` would shadow ``json`` for the
+    SDK too, ``class.py`` cannot be imported at all. The message names the fix.
+    """
+    import keyword
+
+    name = filter_path.stem
+    fix = f"rename the file, e.g. to {_suggest(name)}.py"
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise ClosureError(f"{filter_path.name}: {name!r} is not a valid Python module name: {fix}")
+    if name in sys.stdlib_module_names or name in builtins:
+        raise ClosureError(
+            f"{filter_path.name}: the filter's module name {name!r} would shadow the standard library "
+            f"module {name!r} inside the module (the SDK imports it too): {fix}"
+        )
+    if name in SDK_MODULES:
+        raise ClosureError(f"{filter_path.name}: the module name {name!r} is the SDK's own: {fix}")
+    return name
+
+
+def _suggest(name: str) -> str:
+    import re
+
+    import keyword
+
+    cleaned = re.sub(r"\W+", "_", name).strip("_") or "my"
+    if cleaned[0].isdigit():
+        cleaned = "f_" + cleaned
+    if cleaned != name and not keyword.iskeyword(cleaned) and cleaned not in sys.stdlib_module_names:
+        return cleaned
+    return f"{cleaned}_filter"
+
+
 def resolve_closure(
     filter_path: Path, stdlib_dir: Path, builtins: frozenset[str], extra: tuple[str, ...] = ()
 ) -> tuple[str, Closure]:
@@ -213,9 +253,7 @@ def resolve_closure(
         raise ClosureError(f"no such filter file: {filter_path}")
     if filter_path.suffix != ".py":
         raise ClosureError(f"{filter_path} is not a .py file")
-    modname = filter_path.stem
-    if not modname.isidentifier():
-        raise ClosureError(f"{filter_path.name}: the file name must be a valid Python module name")
+    modname = filter_module_name(filter_path, builtins)
     finder = _Finder(filter_path.parent, stdlib_dir, builtins)
     closure = Closure()
     root = SourceModule(modname, filter_path, False, "filter")
