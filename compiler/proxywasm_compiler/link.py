@@ -1,8 +1,8 @@
 """Compile C for wasm32-wasi and link the proxy-wasm core module.
 
-* compile: ``python -m ziglang cc -target wasm32-wasi -O2 -c`` with the
+* compile: ``python -m proxywasm_compiler.zig cc -target wasm32-wasi -O2 -c`` with the
   CPython 3.11 headers;
-* link: ``python -m ziglang wasm-ld`` called directly (``zig cc`` as a linker
+* link: ``python -m proxywasm_compiler.zig wasm-ld`` called directly (``zig cc`` as a linker
   fails on libpython: duplicate pthread stubs and refused flags) as a reactor
   (``crt1-reactor.o``: exports ``_initialize``) with ``--no-entry
   --export-memory --stack-first -z stack-size=N``, our objects, then

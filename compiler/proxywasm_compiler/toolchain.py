@@ -99,7 +99,57 @@ def cache_root() -> Path:
 
 
 def zig_argv() -> tuple[str, ...]:
-    return (sys.executable, "-m", "ziglang")
+    """The argv prefix that runs zig with its caches under :func:`zig_cache_dir`.
+
+    ``proxywasm_compiler.zig`` sets zig's cache directories, then runs the
+    ``ziglang`` package's zig: every compile and link of every backend goes
+    through it, so nothing lands in ``~/.cache/zig`` or beside the sources.
+    """
+    return (sys.executable, "-m", "proxywasm_compiler.zig")
+
+
+#: zig's cache is pruned back to half of this once it grows past it.
+ZIG_CACHE_LIMIT = 1 << 30
+
+
+def zig_cache_dir() -> Path:
+    """zig's global and local cache: ``<cache_root>/zig``, bounded by :data:`ZIG_CACHE_LIMIT`."""
+    return cache_root() / "zig"
+
+
+def prune_zig_cache(limit: int = ZIG_CACHE_LIMIT, cache: Path | None = None) -> int:
+    """Delete zig's oldest cache entries once the cache is over ``limit`` bytes; returns bytes freed.
+
+    Safe at any time between builds: the libc archives the builds link are
+    copied out of zig's cache into the toolchain dir, and zig rebuilds
+    anything else it misses.
+    """
+    cache = cache or zig_cache_dir()
+    if not cache.is_dir():
+        return 0
+    entries: list[tuple[float, int, Path]] = []
+    total = 0
+    for sub in ("o", "tmp", "h", "z"):
+        base = cache / sub
+        if not base.is_dir():
+            continue
+        for entry in base.iterdir():
+            files = [entry] if entry.is_file() else [f for f in entry.rglob("*") if f.is_file()]
+            size = sum(f.stat().st_size for f in files)
+            total += size
+            entries.append((entry.stat().st_mtime, size, entry))
+    if total <= limit:
+        return 0
+    freed = 0
+    for _, size, entry in sorted(entries, key=lambda e: e[0]):
+        if total - freed <= limit // 2:
+            break
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        freed += size
+    return freed
 
 
 def _run(cmd: list[str], what: str, **kw: object) -> subprocess.CompletedProcess[str]:
@@ -245,6 +295,7 @@ def ensure_zig_libc(root: Path | None = None, progress: Progress = _quiet) -> Pa
     root = root or cache_root() / "toolchain"
     final = root / f"zig-{version}-wasm32-wasi-{ZIG_LIBC_OPTIMIZE}"
     if (final / _STAMP).is_file():
+        prune_zig_cache()  # every build passes here: keep zig's cache bounded
         return final
     progress(f"first build with zig {version}: zig builds its wasm32-wasi libc (once, ~40 s)")
     root.mkdir(parents=True, exist_ok=True)
