@@ -31,3 +31,25 @@ def probe_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("compact") / "probe.wasm"
     build_compact(PROBE, out)
     return out
+
+
+PROBE2 = HERE / "probe2_filter.py"
+
+
+@pytest.fixture(scope="session")
+def probe2_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/compact/probe2_filter.py built with the compact backend."""
+    out = tmp_path_factory.mktemp("compact") / "probe2.wasm"
+    build_compact(PROBE2, out)
+    return out
+
+
+TCP_PROBE = HERE / "tcp_probe_filter.py"
+
+
+@pytest.fixture(scope="session")
+def tcp_probe_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/compact/tcp_probe_filter.py built with the compact backend."""
+    out = tmp_path_factory.mktemp("compact") / "tcp_probe.wasm"
+    build_compact(TCP_PROBE, out)
+    return out

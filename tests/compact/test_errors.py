@@ -27,15 +27,15 @@ proxywasm.set_root_context(Root)
 """
 
 CASES = {
-    "for": ("def f(n: int) -> int:\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n",
-            3, "a for loop"),
-    "try": ("def f(n: int) -> int:\n    try:\n        return n\n    except ValueError:\n        return 0\n",
-            2, "try/except"),
-    "plain class": ("class Point:\n    x: int = 0\n", 1, "class Point"),
+    "for else": ("def f(n: int) -> int:\n    for i in range(n):\n        pass\n    else:\n        return 1\n    return 0\n",
+                 2, "for ... else"),
+    "return in finally": ("def f(n: int) -> int:\n    try:\n        return n\n    finally:\n        pass\n",
+                          3, "return inside try ... finally"),
+    "with": ("def f() -> None:\n    with open('x') as fh:\n        pass\n", 2, "with"),
     "import": ("import re\n", 1, "importing 're'"),
-    "list": ("def f() -> int:\n    xs = [1, 2]\n    return 0\n", 2, "a list display"),
     "lambda": ("def f() -> int:\n    g = lambda: 1\n    return g()\n", 2, "lambda"),
-    "global": ("LIMIT = 3\n", 1, "module-level AssignmentStmt"),
+    "format spec": ("def f(x: float) -> str:\n    return f'{x:.2f}'\n", 2, "format spec"),
+    "starred": ("def f(xs: list[int]) -> int:\n    a, *b = xs\n    return a\n", 2, "starred unpacking"),
 }
 
 
@@ -77,9 +77,27 @@ def test_unsupported_sdk_method(tmp_path: Path) -> None:
     body = textwrap.dedent("""\
         class H(HttpContext):
             def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
-                self.send_http_response(403, [], b"no")
+                self.call_foreign_function("f")
                 return Action.PAUSE
         """)
     src.write_text(HEAD + body + TAIL)
-    with pytest.raises(BuildError, match=r"sdk_filter.py:7: the SDK method send_http_response"):
+    with pytest.raises(BuildError, match=r"sdk_filter.py:7: the SDK method call_foreign_function"):
         build_compact(src, tmp_path / "out.wasm")
+
+
+def test_module_body_raising_fails_every_root_with_the_traceback(tmp_path: Path) -> None:
+    """A module global whose value raises: as a failed import, one error entry, then no root starts."""
+    from proxywasm import LogLevel
+    from proxywasm.testing import HostEmulator
+
+    src = tmp_path / "initfail_filter.py"
+    src.write_text(HEAD + "LIMIT = int('ten')\n" + TAIL)
+    out = tmp_path / "initfail.wasm"
+    build_compact(src, out)
+    host = HostEmulator.from_wasm(str(out))
+    assert not host.start_vm()
+    errors = host.get_logs(LogLevel.ERROR)
+    assert errors[0].startswith("python exception in module initialisation")
+    assert f'File "{src}", line 5, in <module>' in errors[0]
+    assert errors[0].splitlines()[-1] == "ValueError: invalid literal for int() with base 10: 'ten'"
+    assert any("no root context registered" in e for e in errors[1:])

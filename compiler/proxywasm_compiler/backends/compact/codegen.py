@@ -95,6 +95,18 @@ def render_unicode_header() -> str:
     )
 
 
+#: Method names only one family of runtime types has: their calls skip the generic dispatcher, so
+#: a filter links only the families it uses (pw_rt.c; names several families share stay generic).
+METHOD_FAMILIES = {
+    **dict.fromkeys(("get", "items", "keys", "values", "setdefault", "update"), "pw_meth_dict"),
+    **dict.fromkeys(("append", "extend", "insert"), "pw_meth_list"),
+    **dict.fromkeys(("add",), "pw_meth_set"),
+    **dict.fromkeys(("startswith", "endswith", "upper", "lower", "isdigit", "isalpha", "isalnum", "isspace",
+                     "strip", "lstrip", "rstrip", "split", "join", "replace", "find", "removeprefix",
+                     "removesuffix", "encode", "decode"), "pw_meth_str"),
+}
+
+
 class _Func:
     """Code generation state of one function."""
 
@@ -102,13 +114,19 @@ class _Func:
         self.gen = gen
         self.fn = fn
         self.tmp = 0
+        self.handlers: list[str] = []  # labels of the enclosing try statements' handlers, innermost last
+        self.caught: list[str] = []  # C variables of the exceptions being handled (for a bare raise)
 
     def t(self) -> str:
         self.tmp += 1
         return f"_t{self.tmp}"
 
+    def target(self) -> str:
+        """Where an exception goes from here: the innermost handler, else the function's exit."""
+        return self.handlers[-1] if self.handlers else "fail"
+
     def fail(self, line: int) -> str:
-        return f"PW_FAIL({line})"
+        return f"PW_FAIL_TO({line}, {self.target()})"
 
     # -- expressions --
 
@@ -117,6 +135,13 @@ class _Func:
             return self.gen.const(e)
         if isinstance(e, ir.Local):
             return f"l_{e.name}"
+        if isinstance(e, ir.Global):
+            return f"g_{e.name}"
+        if isinstance(e, ir.Raw):
+            return e.text
+        if isinstance(e, ir.Block):
+            body = " ".join(self.stmts(e.stmts, ""))
+            return f"({{ {body} {self.expr(e.result)}; }})"
         if isinstance(e, ir.FieldGet):
             return self.field_get(e)
         if isinstance(e, ir.Call):
@@ -155,14 +180,25 @@ class _Func:
             if not args:
                 return self.gen.const(ir.Const(ir.STR, e.line, ""))
             return f"pw_str_join_n({len(args)}, (pw_obj *[]){{{', '.join(args)}}})"
+        if e.func in ("@list", "@tuple", "@set"):
+            fn = {"@list": "pw_list_of", "@tuple": "pw_tuple_new", "@set": "pw_set_of"}[e.func]
+            argv = f"(pw_obj *[]){{{', '.join(args)}}}" if args else "NULL"
+            return f"{fn}({len(args)}, {argv})"
+        if e.func == "@call":
+            argv = f"(pw_obj *[]){{{', '.join(args[1:])}}}" if len(args) > 1 else "NULL"
+            return self.checked("", f"pw_call({args[0]}, {len(args) - 1}, {argv})", e.ty, e.line, True)
+        if e.func == "@dict":
+            argv = f"(pw_obj *[]){{{', '.join(args)}}}" if args else "NULL"
+            return f"pw_dict_of({len(args) // 2}, {argv})"
         if e.func.startswith("@dyn."):
             name = e.func[len("@dyn."):]
             argv = f"(pw_obj *[]){{{', '.join(args[1:])}}}" if len(args) > 1 else "NULL"
-            call = f'pw_dyn_method({args[0]}, "{name}", {len(args) - 1}, {argv})'
+            fn = METHOD_FAMILIES.get(name, "pw_dyn_method")
+            call = f'{fn}({args[0]}, "{name}", {len(args) - 1}, {argv})'
             return self.checked("", call, e.ty, e.line, True)
         if e.func == "@init_root":
             return self.checked("", f"pw_init_root({', '.join(args)})", e.ty, e.line, False)
-        if e.func == "@init_http":
+        if e.func in ("@init_http", "@init_tcp"):
             call = f"pw_init_http({', '.join(args)}, &{self.gen.module.root_class})"
             return self.checked("", call, e.ty, e.line, True)
         return self.checked("", f"{e.func}({', '.join(args)})", e.ty, e.line, e.raises)
@@ -258,7 +294,73 @@ class _Func:
             return [f"{ind}while ({self.expr(s.test)}) {{", *self.stmts(s.body, ind + "    "), f"{ind}}}"]
         if isinstance(s, ir.Jump):
             return [f"{ind}{s.kind};"]
+        if isinstance(s, ir.GlobalSet):
+            return [f"{ind}g_{s.name} = {self.expr(s.value)};"]
+        if isinstance(s, ir.Unpack):
+            u = self.t()
+            n = len(s.names)
+            sets = " ".join(f"l_{name} = {u}[{i}];" for i, name in enumerate(s.names))
+            return [(f"{ind}{{ pw_obj *{u}[{n}]; pw_unpack({self.expr(s.value)}, {n}, {u}); "
+                    f"if (PW_ERR) {self.fail(s.line)}; {sets} }}")]
+        if isinstance(s, ir.ForRange):
+            i, stop, step = self.t(), self.t(), self.t()
+            return [(f"{ind}{{ int64_t {i} = {self.expr(s.start)}, {stop} = {self.expr(s.stop)}, "
+                    f"{step} = {self.expr(s.step)};"),
+                    (f"{ind}  if ({step} == 0) {{ pw_raise_c(&pw_ValueError, \"range() arg 3 must not be zero\"); "
+                    f"{self.fail(s.line)}; }}"),
+                    f"{ind}  for (; {step} > 0 ? {i} < {stop} : {i} > {stop}; {i} = pw_range_next({i}, {step}, {stop})) {{",
+                    f"{ind}    l_{s.var} = {i};",
+                    *self.stmts(s.body, ind + "    "), f"{ind}  }}", f"{ind}}}"]
+        if isinstance(s, ir.ForIter):
+            it = self.t()
+            return [(f"{ind}{{ pw_obj *{it} = {self.expr(s.iterable)}; {it} = pw_iter({it}); "
+                    f"if (PW_ERR) {self.fail(s.line)};"),
+                    f"{ind}  while ((l_{s.var} = pw_next({it})) != NULL) {{",
+                    *self.stmts(s.body, ind + "    "), f"{ind}  }}",
+                    f"{ind}  if (PW_ERR) {self.fail(s.line)};", f"{ind}}}"]
+        if isinstance(s, ir.Raise):
+            if s.exc is None:
+                if not self.caught:
+                    return [(f"{ind}pw_raise_c(&pw_RuntimeError, \"No active exception to reraise\"); "
+                            f"{self.fail(s.line)};")]
+                return [f"{ind}pw_err = {self.caught[-1]}; goto {self.target()};"]
+            return [f"{ind}pw_raise_obj({self.expr(s.exc)}); {self.fail(s.line)};"]
+        if isinstance(s, ir.Try):
+            return self.try_(s, ind)
         raise AssertionError(type(s).__name__)
+
+    def try_(self, s: ir.Try, ind: str) -> list[str]:
+        self.tmp += 1
+        n = self.tmp
+        out: list[str] = []
+        if s.finalbody:
+            self.handlers.append(f"pw_fin{n}")
+        if s.handlers:
+            self.handlers.append(f"pw_exc{n}")
+        out += [f"{ind}{{", *self.stmts(s.body, ind + "    ")]
+        if s.handlers:
+            self.handlers.pop()
+            out += self.stmts(s.orelse, ind + "    ")
+            out += [f"{ind}    goto pw_end{n};", f"{ind}pw_exc{n}: __attribute__((unused));"]
+            for h in s.handlers:
+                test = " || ".join(f"pw_exc_matches(&{t})" for t in h.types) if h.types is not None else "1"
+                caught = f"_c{n}"
+                self.caught.append(caught)
+                body = self.stmts(h.body, ind + "        ")
+                self.caught.pop()
+                bind = f" l_{h.name} = &{caught}->h;" if h.name else ""
+                out += [f"{ind}    if ({test}) {{ pw_exc *{caught} = pw_err; pw_err = NULL;{bind}", *body,
+                        f"{ind}        goto pw_end{n};", f"{ind}    }}"]
+            out.append(f"{ind}    goto {self.target()};")
+            out.append(f"{ind}pw_end{n}: ;")
+        if s.finalbody:
+            self.handlers.pop()
+            saved = f"_s{n}"
+            out += [f"{ind}pw_fin{n}: __attribute__((unused)); {{ pw_exc *{saved} = pw_err; pw_err = NULL;",
+                    *self.stmts(s.finalbody, ind + "    "),
+                    f"{ind}    if ({saved}) {{ pw_err = {saved}; goto {self.target()}; }}", f"{ind}}}"]
+        out.append(f"{ind}}}")
+        return out
 
     def render(self) -> str:
         fn = self.fn
@@ -315,19 +417,26 @@ class _Gen:
 
     def render(self) -> str:
         m = self.module
-        bodies = [_Func(self, fn).render() for fn in m.functions]
+        functions = m.functions + ([m.init] if m.init else [])
+        bodies = [_Func(self, fn).render() for fn in functions]
         constructors = [self.constructor(c) for c in m.classes]
         out = [
             "/* Generated by the proxy-wasm-python compact backend. Do not edit. */",
             '#include "pw_sdk.h"',
             "#include <math.h>",
-            "#define PW_FAIL(line) do { pw_tb_add(pw_file, pw_func, line); goto fail; } while (0)",
+            "#define PW_FAIL_TO(line, label) do { pw_tb_add(pw_file, pw_func, line); goto label; } while (0)",
+            ("static inline int64_t pw_range_next(int64_t i, int64_t step, int64_t stop) {"
+            " int64_t r; return __builtin_add_overflow(i, step, &r) ? stop : r; }"),
             f"static const char pw_file[] = {_c_string(m.path.encode())};",
         ]
         for (kind, data), name in self.literals.items():
             macro = "PW_BYTES_LIT" if kind == "bytes" else "PW_STR_LIT"
             out.append(f"{macro}({name}, {_c_string(data)});")
-        for fn in m.functions:
+        for cname, pyname, base in m.exc_types:
+            out.append(f"static const pw_exc_type {cname} = {{{_c_string(pyname.encode())}, &{base}}};")
+        for name, ty in m.globals:
+            out.append(f"static {ty.c} g_{name};")
+        for fn in functions:
             out.append(self.prototype(fn) + ";")
         for c in m.classes:
             out.append(f"static pw_obj *new_{c.cname}({self.init_params(c)});")
@@ -343,8 +452,11 @@ class _Gen:
         root = next(c for c in m.classes if c.cname == m.root_class)
         out.append(
             f"static pw_obj *pw_make_root(int64_t context_id) {{ return new_{root.cname}(context_id); }}\n"
-            "void pw_module_init(void) { pw_root_factory = pw_make_root; }"
+            "void pw_module_init(void) { pw_root_factory = pw_make_root;"
+            + (f" {m.init.cname}();" if m.init else "") + " }"
         )
+        marks = " ".join(f"mark(g_{name});" for name, ty in m.globals if not ty.scalar)
+        out.append(f"void pw_module_roots(void (*mark)(pw_obj *)) {{ (void)mark; {marks} }}")
         return "\n\n".join(out) + "\n"
 
     def _init_fn(self, c: ir.ClassIR) -> ir.FuncIR | None:
@@ -354,6 +466,8 @@ class _Gen:
         init = self._init_fn(c)
         if init is not None:
             return ", ".join(f"{t.c} a{i}" for i, (_, t) in enumerate(init.params[1:])) or "void"
+        if c.sdk_kind == "plain":
+            return "void"
         return "int64_t a0" if c.sdk_kind == "root" else "int64_t a0, pw_obj *a1"
 
     def constructor(self, c: ir.ClassIR) -> str:
@@ -370,6 +484,8 @@ class _Gen:
             lines.append(f"    {init.cname}({args});")
         elif c.sdk_kind == "root":
             lines.append("    pw_init_root(o, a0);")
+        elif c.sdk_kind == "plain":
+            pass
         else:
             lines.append(f"    pw_init_http(o, a0, a1, &{self.module.root_class});")
         lines += ["    return PW_ERR ? NULL : o;", "}"]

@@ -37,8 +37,31 @@ __all__ = ["CompactError", "lower_module", "typecheck"]
 HINT = "use `--backend cpython` for this filter"
 SDK_ROOT = "proxywasm.contexts.RootContext"
 SDK_HTTP = "proxywasm.contexts.HttpContext"
-SDK_CLASSES = {SDK_ROOT: "root", SDK_HTTP: "http"}
-ALLOWED_IMPORTS = frozenset({"json", "proxywasm", "typing", "__future__", "proxywasm.types"})
+SDK_TCP = "proxywasm.contexts.StreamContext"
+SDK_CLASSES = {SDK_ROOT: "root", SDK_HTTP: "http", SDK_TCP: "tcp"}
+#: Modules a compact filter may import; typing ones for annotations only (a use at run time is an error).
+ALLOWED_IMPORTS = frozenset({"json", "proxywasm", "typing", "__future__", "proxywasm.types", "collections.abc",
+                             "proxywasm.metrics"})
+#: Builtin exception classes the runtime knows (their C descriptors are ``pw_<Name>``).
+BUILTIN_EXCEPTIONS = frozenset({
+    "BaseException", "Exception", "TypeError", "ValueError", "AttributeError", "KeyError", "IndexError",
+    "OverflowError", "ZeroDivisionError", "RuntimeError", "MemoryError", "LookupError", "ArithmeticError",
+    "UnicodeDecodeError", "UnicodeError", "NotImplementedError", "StopIteration", "AssertionError",
+    "RecursionError"})
+SDK_EXCEPTIONS = {"json.decoder.JSONDecodeError": "pw_JSONDecodeError", "proxywasm.types.HostCallError":
+                  "pw_HostCallError", "proxywasm.types.ProxyWasmError": "pw_ProxyWasmError",
+                  "proxywasm.types.CasMismatchError": "pw_CasMismatchError"}
+#: isinstance() of a builtin type: the runtime tags it matches (see pw_rt.h).
+_TAGS = {"NoneType": 1, "bool": 2, "int": 3, "float": 4, "str": 5, "bytes": 6, "list": 7, "dict": 8, "tuple": 11,
+         "set": 12}
+ISINSTANCE_MASKS = {
+    "builtins.bool": 1 << 2, "builtins.int": (1 << 2) | (1 << 3), "builtins.float": 1 << 4,
+    "builtins.str": 1 << 5, "builtins.bytes": 1 << 6, "builtins.list": 1 << 7, "builtins.dict": 1 << 8,
+    "builtins.tuple": 1 << 11, "builtins.set": 1 << 12, "builtins.object": 0xFFFFFFFF,
+}
+#: SDK classes made by the runtime (metrics): constructor C descriptors.
+SDK_VALUE_CLASSES = {"proxywasm.metrics.Counter": "pw_cls_Counter", "proxywasm.metrics.Gauge": "pw_cls_Gauge",
+                     "proxywasm.metrics.Histogram": "pw_cls_Histogram"}
 
 
 class CompactError(Exception):
@@ -139,6 +162,23 @@ def _intenum(fullname: str) -> bool:
     return isinstance(obj, type) and issubclass(obj, enum.IntEnum)
 
 
+#: TypeInfo of every class a Ty names (to find methods of a union's common base).
+_TYPEINFOS: dict[str, n.TypeInfo] = {}
+
+
+def _common_base(items: list[mt.ProperType]) -> n.TypeInfo | None:
+    """The nearest class every item (all instances) derives from, unless that is ``object``."""
+    if not items or not all(isinstance(i, mt.Instance) for i in items):
+        return None
+    infos = [i.type for i in items if isinstance(i, mt.Instance)]
+    for cand in infos[0].mro:
+        if cand.fullname == "builtins.object":
+            return None
+        if all(info.has_base(cand.fullname) for info in infos):
+            return cand
+    return None
+
+
 def to_ty(t: mt.Type | None) -> Ty:
     """The compact type of a mypy type (``dyn`` for what has no closer one)."""
     p = mt.get_proper_type(t)
@@ -150,12 +190,15 @@ def to_ty(t: mt.Type | None) -> Ty:
         return to_ty(p.fallback)
     if isinstance(p, mt.Instance):
         name = p.type.fullname
+        if p.type.has_base("builtins.BaseException"):
+            return Ty("exc", cls=name)
         if name in _BUILTIN_TYPES:
             return _BUILTIN_TYPES[name]
         if p.type.is_enum and _intenum(name):
             return INT
         if p.type.fullname.startswith(("builtins.", "typing.", "collections.")):
             return DYN
+        _TYPEINFOS[name] = p.type
         return Ty("inst", cls=name)
     if isinstance(p, mt.UnionType):
         items = [to_ty(i) for i in p.items]
@@ -164,6 +207,10 @@ def to_ty(t: mt.Type | None) -> Ty:
             return ir.opt(real[0])
         if len(set(items)) == 1:
             return items[0]
+        base = _common_base([mt.get_proper_type(i) for i in p.items])
+        if base is not None and all(i.kind == "inst" for i in items):
+            _TYPEINFOS[base.fullname] = base
+            return Ty("inst", cls=base.fullname)
         return DYN
     return DYN
 
@@ -175,12 +222,21 @@ BASE_SLOTS: list[tuple[str, str, list[Ty], Ty]] = [
     ("on_done", "pw_default_on_done", [], BOOL),
     ("on_log", "pw_default_on_void", [], NONE),
     ("on_delete", "pw_default_on_void", [], NONE),
+    ("on_http_call_response", "pw_default_on_http_call_response", [INT, INT, INT, INT], NONE),
 ]
 ROOT_SLOTS = BASE_SLOTS + [
     ("on_vm_start", "pw_default_on_start", [INT], BOOL),
     ("on_configure", "pw_default_on_start", [INT], BOOL),
     ("on_tick", "pw_default_on_tick", [], NONE),
     ("create_http_context", "pw_default_create_http_context", [INT], Ty("inst", cls=SDK_HTTP)),
+    ("create_stream_context", "pw_default_create_stream_context", [INT], Ty("inst", cls=SDK_TCP)),
+]
+TCP_SLOTS = BASE_SLOTS + [
+    ("on_new_connection", "pw_default_on_new_connection", [], INT),
+    ("on_downstream_data", "pw_default_on_headers", [INT, BOOL], INT),
+    ("on_downstream_close", "pw_default_on_close", [INT], NONE),
+    ("on_upstream_data", "pw_default_on_headers", [INT, BOOL], INT),
+    ("on_upstream_close", "pw_default_on_close", [INT], NONE),
 ]
 HTTP_SLOTS = BASE_SLOTS + [
     ("on_http_request_headers", "pw_default_on_headers", [INT, BOOL], INT),
@@ -241,7 +297,16 @@ class Lowerer:
             SDK_ROOT: _Class(SDK_ROOT, "root", [("context_id", INT)], ROOT_SLOTS, "pw_cls_RootContext"),
             SDK_HTTP: _Class(SDK_HTTP, "http", [("context_id", INT), ("root", Ty("inst", cls=SDK_ROOT))],
                              HTTP_SLOTS, "pw_cls_HttpContext"),
+            SDK_TCP: _Class(SDK_TCP, "tcp", [("context_id", INT), ("root", Ty("inst", cls=SDK_ROOT))],
+                            TCP_SLOTS, "pw_cls_StreamContext"),
+            "builtins.object": _Class("builtins.object", "plain", [], [], "pw_cls_object"),
         }
+        self.exc_classes: dict[str, str] = {}  # user exception class -> its C descriptor
+        self.exc_types: list[tuple[str, str, str]] = []
+        self.globals: dict[str, Ty] = {}  # module global fullname -> type
+        self.init_body: list[ir.Stmt] = []
+        self.thunks: dict[str, str] = {}
+        self.renames: dict[int, str] = {}  # id of a comprehension variable's Var -> its local  # "Class.method" -> C thunk of its bound method
         self.user_order: list[str] = []
         self.functions: list[ir.FuncIR] = []
         self.root: str | None = None
@@ -255,6 +320,8 @@ class Lowerer:
         self.cur_class: _Class | None = None
         self.cur_func: n.FuncDef | None = None
         self._uid = 0
+        self.finally_depth = 0
+        self.loop_finally: list[int] = []
 
     # -- errors and helpers --
 
@@ -273,6 +340,12 @@ class Lowerer:
     def module(self) -> ir.ModuleIR:
         class_defs: list[n.ClassDef] = []
         func_defs: list[n.FuncDef] = []
+        module_body: list[n.Statement] = []
+        # the module's own variables (not imported names, not __name__ and friends) are its globals
+        for gname, sym in self.tree.names.items():
+            if (isinstance(sym.node, n.Var) and not gname.startswith("__")
+                    and sym.node.fullname == f"{self.tree.fullname}.{gname}"):
+                self.globals[gname] = to_ty(sym.node.type)
         for stmt in self.tree.defs:
             if isinstance(stmt, n.Import):
                 for mod, _ in stmt.ids:
@@ -290,21 +363,39 @@ class Lowerer:
             elif isinstance(stmt, n.ExpressionStmt) and isinstance(stmt.expr, n.StrExpr):
                 pass  # docstring
             elif isinstance(stmt, n.ExpressionStmt) and isinstance(stmt.expr, n.CallExpr):
-                self.module_call(stmt.expr)
+                if not self.module_call(stmt.expr):
+                    module_body.append(stmt)
+            elif isinstance(stmt, (n.AssignmentStmt, n.ForStmt, n.IfStmt, n.WhileStmt, n.TryStmt,
+                                   n.OperatorAssignmentStmt)):
+                module_body.append(stmt)
             else:
                 raise self.error(stmt, f"module-level {type(stmt).__name__}")
         for fdef in func_defs:
             self.functions.append(self.function(fdef, self.module_funcs[fdef.fullname], None))
         for cdef in class_defs:
             self.methods(cdef)
+        init = None
+        if module_body:
+            self.locals, self.ret, self.cur_class, self.cur_func = {}, NONE, None, None
+            body = [st for stmt in module_body for st in self.stmt(stmt)]
+            init = ir.FuncIR("pw_module_body", "<module>", [], NONE, dict(self.locals), body, 1)
         if self.root is None:
             raise CompactError(
                 f"{self.path}: the module never calls proxywasm.set_root_context(YourRoot): add it at the end"
             )
         return ir.ModuleIR(self.path, [self.class_ir(self.classes[c]) for c in self.user_order], self.functions,
-                           self.classes[self.root].cname)
+                           self.classes[self.root].cname, globals=list(self.globals.items()), init=init,
+                           exc_types=self.exc_types)
 
-    def module_call(self, call: n.CallExpr) -> None:
+    def target_names(self, target: n.Expression) -> list[n.NameExpr]:
+        if isinstance(target, n.NameExpr):
+            return [target]
+        if isinstance(target, (n.TupleExpr, n.ListExpr)):
+            return [x for item in target.items for x in self.target_names(item)]
+        raise self.error(target, f"assigning to {type(target).__name__} at module level")
+
+    def module_call(self, call: n.CallExpr) -> bool:
+        """Handle ``set_root_context(Root)``; False for another call (run by the module body)."""
         callee = call.callee
         if isinstance(callee, n.RefExpr) and callee.fullname == "proxywasm.dispatcher.set_root_context":
             if len(call.args) != 1 or call.arg_kinds[0] != n.ARG_POS:
@@ -316,13 +407,18 @@ class Lowerer:
             if self.root is not None:
                 raise self.error(call, "a second set_root_context")
             self.root = arg.node.fullname
-            return
-        raise self.error(call, "a module-level call (only proxywasm.set_root_context(Root))")
+            return True
+        return False
 
     # -- classes --
 
     def layout(self, cdef: n.ClassDef) -> None:
         info = cdef.info
+        for b in info.mro:
+            _TYPEINFOS[b.fullname] = b
+        if info.has_base("builtins.BaseException"):
+            self.exception_class(cdef)
+            return
         if len(info.bases) != 1 or info.bases[0].type.fullname not in self.classes:
             raise self.error(cdef, f"class {cdef.name} (a class must subclass RootContext, HttpContext or one "
                                    "of this module's context classes)")
@@ -355,6 +451,8 @@ class Lowerer:
                 target = stmt.lvalues[0]
                 if len(stmt.lvalues) != 1 or not isinstance(target, n.NameExpr):
                     raise self.error(stmt, "this class-body assignment")
+                if isinstance(stmt.rvalue, n.TempNode):
+                    continue  # an annotation only: `root: "Root"`
                 if target.name == "fail_open":
                     if not isinstance(stmt.rvalue, n.NameExpr) or stmt.rvalue.fullname not in (
                             "builtins.True", "builtins.False"):
@@ -374,7 +472,7 @@ class Lowerer:
                 if stmt.name == "__init__":
                     cls.init = (self.cname("m", info.name, "__init__"), stmt)
                     continue
-                if stmt.name.startswith("__"):
+                if stmt.name.startswith("__") and stmt.name != "__bool__":
                     raise self.error(stmt, f"special method {stmt.name}")
                 if stmt.is_static or stmt.is_class or stmt.is_property:
                     raise self.error(stmt, "a static, class or property method")
@@ -399,6 +497,30 @@ class Lowerer:
         self.classes[info.fullname] = cls
         self.user_order.append(info.fullname)
 
+    def exception_class(self, cdef: n.ClassDef) -> None:
+        info = cdef.info
+        if len(info.bases) != 1:
+            raise self.error(cdef, f"exception class {cdef.name} with more than one base")
+        base = self.exc_type_c(info.bases[0].type, cdef)
+        for stmt in cdef.defs.body:
+            if not (isinstance(stmt, n.PassStmt) or (isinstance(stmt, n.ExpressionStmt) and isinstance(
+                    stmt.expr, n.StrExpr))):
+                raise self.error(stmt, f"a body in exception class {cdef.name} (only a docstring)")
+        cname = self.cname("exc", info.name)
+        self.exc_classes[info.fullname] = cname
+        self.exc_types.append((cname, info.name, base))
+
+    def exc_type_c(self, info: n.TypeInfo, node: n.Context) -> str:
+        """The C descriptor of an exception class."""
+        name = info.fullname
+        if name in self.exc_classes:
+            return self.exc_classes[name]
+        if name.startswith("builtins.") and info.name in BUILTIN_EXCEPTIONS:
+            return f"pw_{info.name}"
+        if name in SDK_EXCEPTIONS:
+            return SDK_EXCEPTIONS[name]
+        raise self.error(node, f"the exception class {name}")
+
     def sdk_defines(self, info: n.TypeInfo, name: str) -> bool:
         return any(b.fullname.startswith("proxywasm.") and name in b.names for b in info.mro[1:])
 
@@ -413,6 +535,8 @@ class Lowerer:
         return [to_ty(a) for a in t.arg_types[skip:]], to_ty(t.ret_type)
 
     def methods(self, cdef: n.ClassDef) -> None:
+        if cdef.info.fullname in self.exc_classes:
+            return
         cls = self.classes[cdef.info.fullname]
         for stmt in cdef.defs.body:
             if isinstance(stmt, n.FuncDef):
@@ -486,11 +610,34 @@ class Lowerer:
         if isinstance(s, n.AssignmentStmt):
             if len(s.lvalues) != 1:
                 raise self.error(s, "chained assignment (a = b = c)")
-            return [self.assign(s.lvalues[0], s.rvalue, s)]
+            if isinstance(s.rvalue, n.TempNode):
+                return []  # `x: int` with no value
+            return self.assign_to(s.lvalues[0], self.expr(s.rvalue), s)
         if isinstance(s, n.OperatorAssignmentStmt):
+            if isinstance(s.lvalue, n.IndexExpr) and not self.pure(s.lvalue.base) or (
+                    isinstance(s.lvalue, n.IndexExpr) and not self.pure(s.lvalue.index)):
+                raise self.error(s, "an augmented assignment to a computed subscript")
             value = self.binop(s.op, s.lvalue, s.rvalue, s, self.ty(s.lvalue))
-            return [self.assign(s.lvalue, None, s, value)]
+            return self.assign_to(s.lvalue, value, s)
+        if isinstance(s, n.ForStmt):
+            return self.for_stmt(s)
+        if isinstance(s, n.TryStmt):
+            return self.try_stmt(s)
+        if isinstance(s, n.RaiseStmt):
+            if s.from_expr is not None:
+                raise self.error(s, "raise ... from")
+            if s.expr is None:
+                return [ir.Raise(s.line, None)]
+            return [ir.Raise(s.line, self.exc_value(s.expr))]
+        if isinstance(s, n.GlobalDecl):
+            return []
+        if isinstance(s, n.DelStmt) and isinstance(s.expr, n.IndexExpr):
+            base = self.convert(self.expr(s.expr.base), DYN)
+            key = self.convert(self.expr(s.expr.index), DYN)
+            return [ir.ExprStmt(s.line, ir.Call(DYN, s.line, "@dyn.pop", [base, key]))]
         if isinstance(s, n.ReturnStmt):
+            if self.finally_depth:
+                raise self.error(s, "return inside try ... finally")
             if s.expr is None:
                 return [ir.Return(s.line, None)]
             return [ir.Return(s.line, self.convert(self.expr(s.expr), self.ret))]
@@ -502,27 +649,66 @@ class Lowerer:
         if isinstance(s, n.WhileStmt):
             if s.else_body is not None:
                 raise self.error(s, "while ... else")
-            return [ir.While(s.line, self.truth(self.expr(s.expr)), self.block(s.body))]
+            wtest = self.truth(self.expr(s.expr))
+            return [ir.While(s.line, wtest, self.loop_body(s.body))]
         if isinstance(s, n.PassStmt):
             return []
-        if isinstance(s, n.BreakStmt):
-            return [ir.Jump(s.line, "break")]
-        if isinstance(s, n.ContinueStmt):
-            return [ir.Jump(s.line, "continue")]
+        if isinstance(s, (n.BreakStmt, n.ContinueStmt)):
+            if self.finally_depth > self.loop_finally[-1] if self.loop_finally else False:
+                raise self.error(s, "break or continue through a finally block")
+            return [ir.Jump(s.line, "break" if isinstance(s, n.BreakStmt) else "continue")]
         names = {n.ForStmt: "a for loop", n.TryStmt: "try/except", n.RaiseStmt: "raise", n.WithStmt: "with",
                  n.DelStmt: "del", n.AssertStmt: "assert", n.MatchStmt: "match"}
         raise self.error(s, names.get(type(s), f"the statement {type(s).__name__}"))
 
-    def assign(self, target: n.Expression, rvalue: n.Expression | None, s: n.Node,
+    def loop_body(self, body: n.Block) -> list[ir.Stmt]:
+        self.loop_finally.append(self.finally_depth)
+        try:
+            return self.block(body)
+        finally:
+            self.loop_finally.pop()
+
+    def lname(self, e: n.NameExpr) -> str:
+        """The C-level local of a name (comprehension variables get their own: their scope is the comprehension)."""
+        return self.renames.get(id(e.node), e.name)
+
+    def tmp_local(self, ty: Ty) -> str:
+        self._uid += 1
+        name = f"_k{self._uid}"
+        self.locals[name] = ty
+        return name
+
+    def assign_to(self, target: n.Expression, value: ir.Expr, s: n.Context) -> list[ir.Stmt]:
+        """``target = value`` for any target (names, attributes, subscripts, tuples)."""
+        if isinstance(target, (n.TupleExpr, n.ListExpr)):
+            if any(isinstance(x, n.StarExpr) for x in target.items):
+                raise self.error(s, "starred unpacking")
+            names = [self.tmp_local(DYN) for _ in target.items]
+            out: list[ir.Stmt] = [ir.Unpack(s.line, self.convert(value, DYN), names)]
+            for item, name in zip(target.items, names):
+                out += self.assign_to(item, ir.Local(DYN, s.line, name), s)
+            return out
+        if isinstance(target, n.IndexExpr):
+            if isinstance(target.index, n.SliceExpr):
+                raise self.error(s, "assigning to a slice")
+            base = self.convert(self.expr(target.base), DYN)
+            key = self.convert(self.expr(target.index), DYN)
+            return [ir.ExprStmt(s.line, ir.Call(NONE, s.line, "pw_dyn_setitem", [base, key, self.convert(value, DYN)]))]
+        if isinstance(target, n.NameExpr) and target.kind == n.GDEF and target.name in self.globals:
+            return [ir.GlobalSet(s.line, target.name, self.convert(value, self.globals[target.name]))]
+        return [self.assign(target, None, s, value)]
+
+    def assign(self, target: n.Expression, rvalue: n.Expression | None, s: n.Context,
                value: ir.Expr | None = None) -> ir.Stmt:
         if isinstance(target, n.NameExpr) and target.kind == n.LDEF and isinstance(target.node, n.Var):
             t = to_ty(target.node.type)
-            prev = self.locals.setdefault(target.name, t)
+            name = self.lname(target)
+            prev = self.locals.setdefault(name, t)
             if prev != t:
                 raise self.error(s, f"variable {target.name} with two types ({prev}, {t})")
             v = value if value is not None else self.expr(rvalue) if rvalue is not None else None
             assert v is not None
-            return ir.Assign(s.line, target.name, self.convert(v, t))
+            return ir.Assign(s.line, name, self.convert(v, t))
         if isinstance(target, n.MemberExpr):
             obj = self.expr(target.expr)
             cls = self.class_of(obj.ty)
@@ -535,6 +721,84 @@ class Lowerer:
         if isinstance(target, (n.TupleExpr, n.ListExpr)):
             raise self.error(s, "tuple unpacking")
         raise self.error(s, f"assigning to {type(target).__name__}")
+
+    def for_stmt(self, s: n.ForStmt) -> list[ir.Stmt]:
+        if s.else_body is not None:
+            raise self.error(s, "for ... else")
+        if s.is_async:
+            raise self.error(s, "async for")
+        it = s.expr
+        if (isinstance(it, n.CallExpr) and isinstance(it.callee, n.NameExpr) and it.callee.fullname == "builtins.range"
+                and isinstance(s.index, n.NameExpr) and all(k == n.ARG_POS for k in it.arg_kinds)
+                and 1 <= len(it.args) <= 3):
+            args = [self.convert(self.expr(a), INT) for a in it.args]
+            if len(args) == 1:
+                args = [ir.Const(INT, s.line, 0), args[0]]
+            if len(args) == 2:
+                args.append(ir.Const(INT, s.line, 1))
+            var = self.tmp_local(INT)
+            body = self.assign_to(s.index, ir.Local(INT, s.line, var), s) + self.loop_body(s.body)
+            return [ir.ForRange(s.line, var, args[0], args[1], args[2], body)]
+        iterable = self.convert(self.expr(it), DYN)
+        var = self.tmp_local(DYN)
+        body = self.assign_to(s.index, ir.Local(DYN, s.line, var), s) + self.loop_body(s.body)
+        return [ir.ForIter(s.line, var, iterable, body)]
+
+    def try_stmt(self, s: n.TryStmt) -> list[ir.Stmt]:
+        if s.is_star:
+            raise self.error(s, "except*")
+        if s.finally_body is not None:
+            self.finally_depth += 1
+        body = self.block(s.body)
+        handlers: list[ir.Handler] = []
+        for types_e, var, hbody in zip(s.types, s.vars, s.handlers):
+            types: list[str] | None = None
+            if types_e is not None:
+                items = types_e.items if isinstance(types_e, n.TupleExpr) else [types_e]
+                types = []
+                for t in items:
+                    if not (isinstance(t, n.RefExpr) and isinstance(t.node, n.TypeInfo)):
+                        raise self.error(t, "an except clause naming anything but exception classes")
+                    types.append(self.exc_type_c(t.node, t))
+            name = None
+            if var is not None:
+                name = var.name
+                vt = to_ty(var.node.type) if isinstance(var.node, n.Var) else DYN
+                prev = self.locals.setdefault(name, vt)
+                if prev.c != vt.c:
+                    raise self.error(var, f"variable {name} with two types ({prev}, {vt})")
+            handlers.append(ir.Handler(types, name, self.block(hbody)))
+        orelse = self.block(s.else_body)
+        if s.finally_body is not None:
+            self.finally_depth -= 1
+        final = self.block(s.finally_body)
+        if handlers and final:
+            inner = ir.Try(s.line, body, handlers, orelse, [])
+            return [ir.Try(s.line, [inner], [], [], final)]
+        return [ir.Try(s.line, body, handlers, orelse, final)]
+
+    def exc_value(self, e: n.Expression) -> ir.Expr:
+        """The exception object ``raise e`` raises (a class is called with no arguments)."""
+        if isinstance(e, n.RefExpr) and isinstance(e.node, n.TypeInfo):
+            return ir.Call(Ty("exc", cls=e.node.fullname), e.line, "pw_exc_new",
+                           [ir.Raw(DYN, e.line, f"&{self.exc_type_c(e.node, e)}"), ir.Raw(DYN, e.line, "NULL")],
+                           raises=False)
+        v = self.expr(e)
+        if v.ty.kind not in ("exc", "dyn"):
+            raise self.error(e, f"raising a {v.ty}")
+        return v
+
+    def pure(self, e: n.Expression) -> bool:
+        """True when evaluating ``e`` twice is the same as once (names, attributes, literals, subscripts)."""
+        if isinstance(e, (n.NameExpr, n.IntExpr, n.StrExpr, n.BytesExpr, n.FloatExpr)):
+            return True
+        if isinstance(e, n.MemberExpr):
+            return self.pure(e.expr)
+        if isinstance(e, n.IndexExpr):
+            return self.pure(e.base) and (self.pure(e.index) if not isinstance(e.index, n.SliceExpr) else False)
+        if isinstance(e, n.UnaryExpr):
+            return self.pure(e.expr)
+        return False
 
     def class_of(self, t: Ty) -> _Class | None:
         return self.classes.get(t.cls or "") if t.kind == "inst" else None
@@ -577,17 +841,29 @@ class Lowerer:
             return c
         line = e.line
         if isinstance(e, n.NameExpr):
-            if e.kind == n.LDEF and e.name in self.locals:
-                return self.narrow(ir.Local(self.locals[e.name], line, e.name), e)
+            name = self.lname(e)
+            if e.kind == n.LDEF and name in self.locals:
+                return self.narrow(ir.Local(self.locals[name], line, name), e)
             if e.kind == n.LDEF and isinstance(e.node, n.Var):
                 t = to_ty(e.node.type)
-                self.locals.setdefault(e.name, t)
-                return self.narrow(ir.Local(t, line, e.name), e)
-            raise self.error(e, f"the name {e.name} here (module globals come later)")
+                self.locals.setdefault(name, t)
+                return self.narrow(ir.Local(t, line, name), e)
+            if e.kind == n.GDEF and isinstance(e.node, n.Var) and e.name in self.globals:
+                return self.narrow(ir.Global(self.globals[e.name], line, e.name), e)
+            raise self.error(e, f"the name {e.name} as a value here")
         if isinstance(e, n.MemberExpr):
+            if (e.name == "__name__" and isinstance(e.expr, n.CallExpr) and isinstance(e.expr.callee, n.NameExpr)
+                    and e.expr.callee.fullname == "builtins.type" and len(e.expr.args) == 1):
+                return ir.Call(STR, line, "pw_type_name_of", [self.convert(self.expr(e.expr.args[0]), DYN)],
+                               raises=False)
             obj = self.expr(e.expr)
             cls = self.class_of(obj.ty)
             slot = cls.field(e.name) if cls else None
+            if slot is None and obj.ty.kind == "inst":
+                info = _TYPEINFOS.get(str(obj.ty.cls))
+                method = info.get_method(e.name) if info is not None else None
+                if isinstance(method, n.FuncDef):
+                    return self.bound_method(obj, e, method, cls)
             if slot is None:
                 raise self.error(e, f"reading attribute {e.name} of a {obj.ty}")
             t = slot[1]
@@ -600,13 +876,43 @@ class Lowerer:
             if e.op in ("and", "or"):
                 result = self.ty(e)
                 left = self.expr(e.left)
+                left_cls = self.class_of(left.ty)
+                if left_cls is not None and left_cls.slot("__bool__") is not None:
+                    raise self.error(e, f"`{e.op}` on an object whose class defines __bool__ (use `if`)")
                 right = self.convert(self.expr(e.right), result)
                 return ir.Op(result, line, e.op, [left, right])
             return self.binop(e.op, e.left, e.right, e, self.ty(e))
         if isinstance(e, n.ComparisonExpr):
-            if len(e.operators) != 1:
-                raise self.error(e, "a chained comparison")
-            return self.compare(e.operators[0], self.expr(e.operands[0]), self.expr(e.operands[1]), e)
+            if any(not self.pure(x) for x in e.operands[1:-1]):
+                raise self.error(e, "a chained comparison whose middle operands are not plain names or subscripts")
+            chain: ir.Expr | None = None
+            for i, op in enumerate(e.operators):
+                one = self.compare(op, self.expr(e.operands[i]), self.expr(e.operands[i + 1]), e)
+                chain = one if chain is None else ir.Op(BOOL, line, "and", [chain, one])
+            assert chain is not None
+            return chain
+        if isinstance(e, (n.ListExpr, n.TupleExpr, n.SetExpr)):
+            if any(isinstance(x, n.StarExpr) for x in e.items):
+                raise self.error(e, "a starred item in a display")
+            fn = {n.ListExpr: "@list", n.TupleExpr: "@tuple", n.SetExpr: "@set"}[type(e)]
+            return ir.Call(DYN, line, fn, [self.convert(self.expr(x), DYN) for x in e.items], raises=False)
+        if isinstance(e, n.DictExpr):
+            kv: list[ir.Expr] = []
+            for dk, dv in e.items:
+                if dk is None:
+                    raise self.error(e, "**unpacking in a dict display")
+                kv += [self.convert(self.expr(dk), DYN), self.convert(self.expr(dv), DYN)]
+            return ir.Call(DYN, line, "@dict", kv, raises=False)
+        if isinstance(e, n.IndexExpr):
+            return self.index(e)
+        if isinstance(e, (n.ListComprehension, n.SetComprehension, n.GeneratorExpr)):
+            gen = e if isinstance(e, n.GeneratorExpr) else e.generator
+            kind = "@set" if isinstance(e, n.SetComprehension) else "@list"
+            assert gen.left_expr is not None
+            return self.comprehension(gen, kind, gen.left_expr, None, e)
+        if isinstance(e, n.DictionaryComprehension):
+            assert e.key is not None
+            return self.comprehension(e, "@dict", e.key, e.value, e)
         if isinstance(e, n.UnaryExpr):
             v = self.expr(e.expr)
             if e.op == "not":
@@ -626,6 +932,92 @@ class Lowerer:
                  n.SetExpr: "a set display", n.LambdaExpr: "lambda", n.IndexExpr: "subscripting",
                  n.ListComprehension: "a comprehension", n.SliceExpr: "slicing"}
         raise self.error(e, names.get(type(e), f"the expression {type(e).__name__}"))
+
+    def index(self, e: n.IndexExpr) -> ir.Expr:
+        line = e.line
+        base = self.convert(self.expr(e.base), DYN)
+        if isinstance(e.index, n.SliceExpr):
+            sl = e.index
+            parts = [self.convert(self.expr(x), DYN) if x is not None else ir.Const(NONE, line, None)
+                     for x in (sl.begin_index, sl.end_index, sl.stride)]
+            return self.convert(ir.Call(DYN, line, "pw_dyn_slice", [base, *parts]), self.ty(e))
+        key = self.convert(self.expr(e.index), DYN)
+        return self.convert(ir.Call(DYN, line, "pw_dyn_getitem", [base, key]), self.ty(e))
+
+    def comprehension(self, gen: n.GeneratorExpr | n.DictionaryComprehension, kind: str, left: n.Expression,
+                      value: n.Expression | None, e: n.Expression) -> ir.Expr:
+        """A comprehension as statements in an expression: loops appending to a new container."""
+        line = e.line
+        if any(gen.is_async):
+            raise self.error(e, "an async comprehension")
+        acc = self.tmp_local(DYN)
+        for index in gen.indices:
+            for name_e in self.target_names(index):
+                if isinstance(name_e.node, n.Var):
+                    self._uid += 1
+                    self.renames[id(name_e.node)] = f"_c{self._uid}_{name_e.name}"
+        if value is None:
+            item = self.convert(self.expr(left), DYN)
+            fn = "@dyn.add" if kind == "@set" else "@dyn.append"
+            inner: list[ir.Stmt] = [ir.ExprStmt(line, ir.Call(DYN, line, fn, [ir.Local(DYN, line, acc), item]))]
+        else:
+            k, v = self.convert(self.expr(left), DYN), self.convert(self.expr(value), DYN)
+            inner = [ir.ExprStmt(line, ir.Call(NONE, line, "pw_dyn_setitem", [ir.Local(DYN, line, acc), k, v]))]
+        # innermost first: wrap the body in each condition, then each loop, from the last sequence out
+        body = inner
+        levels = list(zip(gen.indices, gen.sequences, gen.condlists))
+        loops: list[tuple[n.Expression, n.Expression, list[n.Expression]]] = levels
+        built: list[ir.Stmt] = body
+        for index, seq, conds in reversed(loops):
+            for cond in reversed(conds):
+                built = [ir.If(line, self.truth(self.expr(cond)), built, [])]
+            var = self.tmp_local(DYN)
+            built = [ir.ForIter(line, var, self.convert(self.expr(seq), DYN),
+                                self.assign_to(index, ir.Local(DYN, line, var), e) + built)]
+        start = ir.Call(DYN, line, kind, [], raises=False)
+        return ir.Block(DYN, line, [ir.Assign(line, acc, start), *built], ir.Local(DYN, line, acc))
+
+    def bound_method(self, obj: ir.Expr, e: n.MemberExpr, fdef: n.FuncDef, cls: _Class | None) -> ir.Expr:
+        """``obj.method`` as a value: a bound-method object whose C thunk makes the call."""
+        line = e.line
+        params = fdef.arguments[1:]
+        if any(p.kind not in (n.ARG_POS, n.ARG_OPT) for p in params) or len(params) > 4:
+            raise self.error(e, f"the bound method {e.name} (more than 4 or keyword-only parameters)")
+        key = f"{obj.ty.cls}.{e.name}"
+        nreq = sum(1 for p in params if p.initializer is None)
+        if key not in self.thunks:
+            cname = self.cname("thunk", *str(obj.ty.cls).split(".")[-1:], e.name)
+            self.thunks[key] = cname
+            args: list[ir.Expr] = []
+            for i, p in enumerate(params):
+                local: ir.Expr = ir.Local(DYN, line, f"a{i}")
+                if p.initializer is not None:
+                    d = self.const(p.initializer)
+                    if d is None:
+                        raise self.error(p.initializer, "a parameter default that is not a literal")
+                    local = ir.Cond(DYN, line, ir.Raw(BOOL, line, f"(l_a{i} == NULL)"), self.convert(d, DYN), local)
+                args.append(local)
+            recv = ir.Local(obj.ty, line, "self")
+            fake = n.CallExpr(e, [], [], [])
+            fake.line = line
+            definer = next(b for b in _TYPEINFOS[str(obj.ty.cls)].mro if e.name in b.names)
+            if definer.fullname.startswith("proxywasm."):
+                lower = SDK_METHODS.get(f"{definer.fullname}.{e.name}")
+                if lower is None:
+                    raise self.error(e, f"the SDK method {e.name}")
+                call = lower(self, recv, args, fake)
+            else:
+                slot = cls.slot(e.name) if cls is not None else None
+                if slot is None or cls is None:
+                    raise self.error(e, f"the bound method {e.name}")
+                _, _, ptypes, ret = cls.slots[slot]
+                call = ir.VCall(ret, line, recv, slot, [self.convert(a, t) for a, t in zip(args, ptypes)])
+            body: list[ir.Stmt] = [ir.Return(line, self.convert(call, DYN))]
+            fparams = [("self", obj.ty)] + [(f"a{i}", DYN) for i in range(len(params))]
+            self.functions.append(ir.FuncIR(cname, e.name, fparams, DYN, {}, body, line))
+        return ir.Call(DYN, line, "pw_bound_new", [ir.Raw(DYN, line, f"(void *){self.thunks[key]}"), obj,
+                                                   ir.Const(INT, line, nreq), ir.Const(INT, line, len(params))],
+                       raises=False)
 
     def narrow(self, v: ir.Expr, e: n.Expression) -> ir.Expr:
         """``v`` (of its declared type) at the type mypy narrowed ``e`` to here."""
@@ -657,10 +1049,17 @@ class Lowerer:
             return ir.Call(FLOAT, line, "pw_float_div", [self.convert(left, FLOAT), self.convert(right, FLOAT)])
         if op == "+" and left.ty == right.ty and left.ty.kind in ("str", "bytes"):
             return ir.Call(left.ty, line, "pw_str_concat", [left, right], raises=False)
+        if op in ("+", "-", "*", "&", "|") and not (left.ty.scalar and right.ty.scalar):
+            call = ir.Call(DYN, line, "pw_dyn_binop", [ir.Raw(INT, line, f"'{op}'"), self.convert(left, DYN),
+                                                       self.convert(right, DYN)])
+            return self.convert(call, result)
         raise self.error(node, f"the operator {op} on {left.ty} and {right.ty}")
 
     def compare(self, op: str, left: ir.Expr, right: ir.Expr, node: n.Context) -> ir.Expr:
         line = node.line
+        if op in ("in", "not in"):
+            test = ir.Call(BOOL, line, "pw_contains", [self.convert(right, DYN), self.convert(left, DYN)])
+            return test if op == "in" else ir.Op(BOOL, line, "!", [test])
         if op in ("is", "is not"):
             if left.ty.scalar or right.ty.scalar:
                 raise self.error(node, f"`{op}` with an int, float or bool operand")
@@ -683,11 +1082,22 @@ class Lowerer:
                 "dyn" in kinds or "opt" in kinds or "none" in kinds):
             eq = ir.Call(BOOL, line, "pw_dyn_eq", [left, right], raises=False)
             return eq if op == "==" else ir.Op(BOOL, line, "!", [eq])
+        if "dyn" in kinds or "opt" in kinds:
+            a, b = self.convert(left, DYN), self.convert(right, DYN)
+            if op in ("==", "!="):
+                eq = ir.Call(BOOL, line, "pw_dyn_eq", [a, b], raises=False)
+                return eq if op == "==" else ir.Op(BOOL, line, "!", [eq])
+            code = {"<": "'<'", "<=": "'l'", ">": "'>'", ">=": "'g'"}[op]
+            return ir.Call(BOOL, line, "pw_dyn_compare", [ir.Raw(INT, line, code), a, b])
         raise self.error(node, f"comparing {left.ty} {op} {right.ty}")
 
     def truth(self, v: ir.Expr) -> ir.Expr:
         if v.ty.kind == "bool":
             return v
+        cls = self.class_of(v.ty)
+        slot = cls.slot("__bool__") if cls is not None else None
+        if slot is not None:
+            return ir.VCall(BOOL, v.line, v, slot, [])
         return ir.Convert(BOOL, v.line, v, True)
 
     def convert(self, v: ir.Expr, to: Ty) -> ir.Expr:
@@ -739,15 +1149,20 @@ class Lowerer:
         result = self.ty(e)
         # "".join([...]) and "{:{}}".format(v, "") are what mypy makes of f-strings
         if isinstance(callee, n.MemberExpr) and isinstance(callee.expr, n.StrExpr):
-            return self.str_method_on_literal(e, callee.expr.value, callee.name)
-        if isinstance(callee, n.NameExpr) and callee.fullname.startswith("builtins."):
+            lit = self.str_method_on_literal(e, callee.expr.value, callee.name)
+            if lit is not None:
+                return lit
+        if isinstance(callee, n.NameExpr) and callee.fullname.startswith("builtins.") and not (
+                isinstance(callee.node, n.TypeInfo) and callee.node.has_base("builtins.BaseException")):
             return self.builtin(e, callee.name)
+        if isinstance(callee, n.RefExpr) and callee.fullname == "json.dumps":
+            return self.json_dumps(e)
         if isinstance(callee, n.RefExpr) and callee.fullname in MODULE_INTRINSICS:
             args = [self.expr(a) for a in e.args]
             if any(k != n.ARG_POS for k in e.arg_kinds):
                 raise self.error(e, f"keyword arguments to {callee.fullname}")
             return MODULE_INTRINSICS[callee.fullname](self, args, e)
-        if isinstance(callee, n.NameExpr) and isinstance(callee.node, n.TypeInfo):
+        if isinstance(callee, n.RefExpr) and isinstance(callee.node, n.TypeInfo):
             return self.construct(e, callee.node)
         if isinstance(callee, n.NameExpr) and isinstance(callee.node, n.FuncDef) and (
                 callee.node.fullname in self.module_funcs):
@@ -756,25 +1171,61 @@ class Lowerer:
             return ir.Call(ret, line, self.module_funcs[callee.node.fullname], args)
         if isinstance(callee, n.SuperExpr):
             return self.super_call(e, callee)
+        callee_t = mt.get_proper_type(self.types.get(callee))
+        if isinstance(callee_t, (mt.CallableType, mt.AnyType)) and not (
+                isinstance(callee, n.RefExpr) and isinstance(callee.node, (n.FuncDef, n.TypeInfo))) and not (
+                isinstance(callee, n.MemberExpr) and self.is_method(callee)):
+            if any(k != n.ARG_POS for k in e.arg_kinds):
+                raise self.error(e, "keyword arguments in a call of a function value")
+            f = self.convert(self.expr(callee), DYN)
+            args = [self.convert(self.expr(a), DYN) for a in e.args]
+            return self.convert(ir.Call(DYN, line, "@call", [f, *args]), result)
         if isinstance(callee, n.MemberExpr):
             recv = self.expr(callee.expr)
-            if recv.ty.kind == "dyn":
-                args = [self.convert(self.expr(a), DYN) for a in e.args]
-                if any(k != n.ARG_POS for k in e.arg_kinds):
-                    raise self.error(e, "keyword arguments in a call on a dynamic value")
-                return ir.Call(DYN, line, f"@dyn.{callee.name}", [recv, *args])
             if recv.ty.kind == "bytes" and callee.name == "decode" and not e.args:
                 return ir.Call(STR, line, "pw_bytes_decode", [recv])
             cls = self.class_of(recv.ty)
-            if cls is not None:
+            if cls is not None or (recv.ty.kind == "inst" and str(recv.ty.cls).startswith("proxywasm.")):
                 return self.method_call(e, recv, callee.name, cls, result)
+            if recv.ty.kind in ("dyn", "str", "bytes", "opt"):
+                args = [self.convert(self.expr(a), DYN) for a in e.args]
+                if any(k != n.ARG_POS for k in e.arg_kinds):
+                    raise self.error(e, f"keyword arguments to the method {callee.name} of a {recv.ty}")
+                call = ir.Call(DYN, line, f"@dyn.{callee.name}", [self.convert(recv, DYN), *args])
+                return self.convert(call, result)
             raise self.error(e, f"the method {callee.name} of {recv.ty}")
         raise self.error(e, "this call")
 
-    def method_call(self, e: n.CallExpr, recv: ir.Expr, name: str, cls: _Class, result: Ty) -> ir.Expr:
+    def json_dumps(self, e: n.CallExpr) -> ir.Expr:
+        line = e.line
+        opts: dict[str, ir.Expr] = {"ensure_ascii": ir.Const(BOOL, line, True),
+                                    "separators": ir.Const(NONE, line, None), "sort_keys": ir.Const(BOOL, line, False)}
+        value: ir.Expr | None = None
+        for arg, kind, name in zip(e.args, e.arg_kinds, e.arg_names):
+            if kind == n.ARG_POS and value is None:
+                value = self.convert(self.expr(arg), DYN)
+            elif kind == n.ARG_NAMED and name in opts:
+                want = DYN if name == "separators" else BOOL
+                v = self.expr(arg)
+                opts[name] = self.truth(v) if want == BOOL else self.convert(v, DYN)
+            else:
+                raise self.error(e, f"json.dumps with the argument {name or 'beyond the first'}")
+        if value is None:
+            raise self.error(e, "json.dumps without a value")
+        return ir.Call(STR, line, "pw_json_dumps", [value, opts["ensure_ascii"], opts["separators"],
+                                                    opts["sort_keys"]])
+
+    def is_method(self, callee: n.MemberExpr) -> bool:
+        """True when ``callee`` (``x.name``) names a method, not an attribute holding a function."""
+        t = mt.get_proper_type(self.types.get(callee.expr))
+        if not isinstance(t, mt.Instance):
+            return True  # str, dict, ... methods
+        node = t.type.get(callee.name)
+        return node is None or not isinstance(node.node, n.Var)
+
+    def method_call(self, e: n.CallExpr, recv: ir.Expr, name: str, cls: _Class | None, result: Ty) -> ir.Expr:
         assert recv.ty.cls is not None
-        t = mt.get_proper_type(self.types.get(e.callee.expr)) if isinstance(e.callee, n.MemberExpr) else None
-        tinfo = t.type if isinstance(t, mt.Instance) else None
+        tinfo = _TYPEINFOS.get(recv.ty.cls)
         definer = next((b for b in tinfo.mro if name in b.names), None) if tinfo else None
         if definer is None:
             raise self.error(e, f"the method {name}")
@@ -782,19 +1233,42 @@ class Lowerer:
         if definer.fullname.startswith("proxywasm."):
             key = f"{definer.fullname}.{name}"
             if key not in SDK_METHODS:
-                raise self.error(e, f"the SDK method {name} (this slice covers headers, logs and configuration)")
+                raise self.error(e, f"the SDK method {name}")
             assert isinstance(sym, n.FuncDef)
             return SDK_METHODS[key](self, recv, self.bind(e, sym, skip_self=True, convert=False), e)
-        slot = cls.slot(name)
-        if slot is None or not isinstance(sym, n.FuncDef):
+        slot = cls.slot(name) if cls is not None else None
+        if cls is None or slot is None or not isinstance(sym, n.FuncDef):
             raise self.error(e, f"calling {name}")
         _, _, _params, ret = cls.slots[slot]
         return ir.VCall(ret, e.line, recv, slot, self.bind(e, sym, skip_self=True))
 
     def construct(self, e: n.CallExpr, info: n.TypeInfo) -> ir.Expr:
+        line = e.line
+        if info.fullname in SDK_VALUE_CLASSES:
+            if len(e.args) != 1 or e.arg_kinds[0] != n.ARG_POS:
+                raise self.error(e, f"{info.name}() without exactly one positional name")
+            return ir.Call(Ty("inst", cls=info.fullname), line, "pw_metric_new",
+                           [ir.Raw(DYN, line, f"&{SDK_VALUE_CLASSES[info.fullname]}"),
+                            self.convert(self.expr(e.args[0]), DYN)])
+        if info.has_base("builtins.BaseException"):
+            if len(e.args) > 1 or any(k != n.ARG_POS for k in e.arg_kinds):
+                raise self.error(e, f"{info.name}() with more than one argument")
+            msg: ir.Expr = self.convert(self.expr(e.args[0]), DYN) if e.args else ir.Raw(DYN, line, "NULL")
+            return ir.Call(Ty("exc", cls=info.fullname), line, "pw_exc_new",
+                           [ir.Raw(DYN, line, f"&{self.exc_type_c(info, e)}"), msg], raises=False)
+        if info.fullname in _BUILTIN_CONVERSIONS:
+            return self.builtin(e, info.name)
         cls = self.classes.get(info.fullname)
+        if info.fullname in (SDK_HTTP, SDK_TCP) and cls is not None:
+            args = self.bind(e, self.sdk_init(info), skip_self=True)
+            return ir.Call(Ty("inst", cls=info.fullname), line, "pw_new_stream",
+                           [ir.Raw(DYN, line, f"&{cls.cname}"), *args])
         if cls is None or cls.info is None:
             raise self.error(e, f"constructing {info.name} (only this module's classes)")
+        if cls.init is None and cls.kind == "plain":
+            if e.args:
+                raise self.error(e, f"{info.name}() takes no arguments")
+            return ir.Call(Ty("inst", cls=info.fullname), line, f"new_{cls.cname}", [])
         init = cls.init[1] if cls.init else self.sdk_init(info)
         args = self.bind(e, init, skip_self=True)
         return ir.Call(Ty("inst", cls=info.fullname), e.line, f"new_{cls.cname}", args)
@@ -832,7 +1306,7 @@ class Lowerer:
             args = self.bind(e, fdef, skip_self=True)
         return ir.Call(ret, e.line, impl, [self_local, *args])
 
-    def str_method_on_literal(self, e: n.CallExpr, s: str, name: str) -> ir.Expr:
+    def str_method_on_literal(self, e: n.CallExpr, s: str, name: str) -> ir.Expr | None:
         line = e.line
         if name == "join" and s == "" and len(e.args) == 1 and isinstance(e.args[0], n.ListExpr):
             parts = [self.expr(x) for x in e.args[0].items]
@@ -846,7 +1320,9 @@ class Lowerer:
                 raise self.error(e, "a format spec in an f-string")
             v = self.expr(e.args[0])
             return self.to_str(v, repr_=s == "{!r:{}}")
-        raise self.error(e, f"str.{name} on a literal")
+        if name == "format":
+            raise self.error(e, "str.format or an f-string with a format spec or conversion")
+        return None
 
     def to_str(self, v: ir.Expr, repr_: bool = False) -> ir.Expr:
         line = v.line
@@ -875,7 +1351,23 @@ class Lowerer:
             if default.ty != t and not (t.kind == "opt" and default.ty in (NONE, t.inner)):
                 raise self.error(e, f"getattr with a default ({default.ty}) of another type than the attribute ({t})")
             return ir.FieldGet(t, line, obj, slot[0], e.args[1].value, self.convert(default, t))
+        if name == "isinstance" and len(e.args) == 2:
+            return self.isinstance_(e)
         args = [self.expr(a) for a in e.args]
+        result = self.ty(e)
+        dyn_args = [self.convert(a, DYN) for a in args]
+        if name in ("list", "set", "tuple", "dict") and len(args) <= 1:
+            if not args:
+                return ir.Call(DYN, line, "@" + name, [], raises=False)
+            return ir.Call(DYN, line, f"pw_to_{name}", dyn_args)
+        if name == "sorted" and len(args) == 1:
+            return ir.Call(DYN, line, "pw_sorted", dyn_args)
+        if name in ("min", "max") and len(args) == 1:
+            return self.convert(ir.Call(DYN, line, "pw_dyn_min_max", [dyn_args[0], ir.Raw(INT, line, str(int(
+                name == "max")))]), result)
+        if name in ("any", "all", "sum", "enumerate", "zip", "range", "reversed") and args:
+            return self.convert(ir.Call(DYN, line, f"pw_builtin_{name}", [ir.Call(DYN, line, "@tuple", dyn_args,
+                                                                                     raises=False)]), result)
         if name == "str" and len(args) == 1:
             return self.to_str(args[0])
         if name == "repr" and len(args) == 1:
@@ -890,15 +1382,62 @@ class Lowerer:
                 return ir.Call(INT, line, "pw_int_from_str", [a])
             if a.ty.kind == "float":
                 return ir.Call(INT, line, "pw_int_from_float", [a])
+            return ir.Call(INT, line, "pw_int_of", [self.convert(a, DYN)])
         if name == "float" and len(args) == 1 and args[0].ty.kind in ("int", "bool", "float"):
             return self.convert(args[0], FLOAT)
+        if name == "float" and len(args) == 1 and args[0].ty.kind == "str":
+            return ir.Call(FLOAT, line, "pw_float_from_str", args)
+        if name == "float" and len(args) == 1:
+            return ir.Call(FLOAT, line, "pw_float_of", dyn_args)
         if name == "bool" and len(args) == 1:
             return self.truth(args[0])
         if name == "abs" and len(args) == 1 and args[0].ty.kind == "int":
             return ir.Call(INT, line, "pw_int_abs", [args[0]])
         if name in ("min", "max") and len(args) == 2 and {a.ty.kind for a in args} <= {"int", "bool"}:
             return ir.Call(INT, line, f"pw_int_{name}", [self.convert(a, INT) for a in args], raises=False)
+        if name in ("min", "max") and len(args) >= 2:
+            return self.convert(ir.Call(DYN, line, "pw_dyn_min_max", [ir.Call(DYN, line, "@tuple", dyn_args,
+                                                                                raises=False),
+                                                                        ir.Raw(INT, line, str(int(name == "max")))]),
+                                result)
         raise self.error(e, f"the builtin {name}() with these arguments")
+
+    def isinstance_(self, e: n.CallExpr) -> ir.Expr:
+        v = self.convert(self.expr(e.args[0]), DYN)
+        spec = e.args[1]
+        items = spec.items if isinstance(spec, n.TupleExpr) else [spec]
+        tests: list[ir.Expr] = []
+        for t in items:
+            if not (isinstance(t, n.RefExpr) and isinstance(t.node, n.TypeInfo)):
+                raise self.error(e, "isinstance with anything but classes")
+            info = t.node
+            mask, cls, exc = 0, "NULL", "NULL"
+            if info.fullname in ISINSTANCE_MASKS:
+                mask = ISINSTANCE_MASKS[info.fullname]
+            elif info.has_base("builtins.BaseException"):
+                exc = "&" + self.exc_type_c(info, t)
+            elif info.fullname in self.classes:
+                cls = "&" + self.classes[info.fullname].cname
+            elif info.fullname in SDK_VALUE_CLASSES:
+                cls = "&" + SDK_VALUE_CLASSES[info.fullname]
+            else:
+                raise self.error(e, f"isinstance with the class {info.fullname}")
+            tests.append(ir.Call(BOOL, e.line, "pw_isinstance", [v, ir.Raw(INT, e.line, f"{mask}u"),
+                                                                 ir.Raw(DYN, e.line, cls), ir.Raw(DYN, e.line, exc)],
+                                 raises=False))
+        if len(tests) == 1:
+            return tests[0]
+        # several classes: test each (the value is evaluated once per test: it must be pure)
+        if not self.pure(e.args[0]):
+            raise self.error(e, "isinstance of a computed value against a tuple of classes")
+        out = tests[0]
+        for t2 in tests[1:]:
+            out = ir.Op(BOOL, e.line, "or", [out, t2])
+        return out
+
+
+_BUILTIN_CONVERSIONS = frozenset({"builtins.str", "builtins.int", "builtins.float", "builtins.bool", "builtins.list",
+                                  "builtins.dict", "builtins.set", "builtins.tuple", "builtins.bytes"})
 
 
 def _sdk_header(method: str, map_id: int) -> Callable[[Lowerer, ir.Expr, list[ir.Expr], n.CallExpr], ir.Expr]:
@@ -927,6 +1466,90 @@ SDK_METHODS[f"{SDK_ROOT}.get_vm_configuration"] = lambda lw, recv, args, e: ir.C
 SDK_METHODS["proxywasm.contexts.BaseContext.log"] = lambda lw, recv, args, e: ir.Call(
     NONE, e.line, "pw_log", [lw.convert(args[0], INT), lw.convert(args[1], STR)])
 
+SDK_BASE = "proxywasm.contexts.BaseContext"
+_M = "proxywasm.metrics"
+_Lower = Callable[[Lowerer, ir.Expr, list[ir.Expr], n.CallExpr], ir.Expr]
+
+
+def _host(func: str, ret: Ty, *params: Ty | int | None) -> _Lower:
+    """A host call ``func(recv?, args...)``: each param is a type to convert an argument to,
+    an int constant, or None for the receiver."""
+
+    def lower(lw: Lowerer, recv: ir.Expr, args: list[ir.Expr], e: n.CallExpr) -> ir.Expr:
+        out: list[ir.Expr] = []
+        it = iter(args)
+        for p in params:
+            if p is None:
+                out.append(recv)
+            elif isinstance(p, int):
+                out.append(ir.Const(INT, e.line, p))
+            else:
+                out.append(lw.convert(next(it), p))
+        return ir.Call(ret, e.line, func, out)
+
+    return lower
+
+
+def _property_str(lw: Lowerer, recv: ir.Expr, args: list[ir.Expr], e: n.CallExpr) -> ir.Expr:
+    raw = ir.Call(DYN, e.line, "pw_get_property", [recv, lw.convert(args[0], DYN)])
+    return ir.Call(ir.opt(STR), e.line, "pw_bytes_as_str", [raw], raises=False)
+
+
+_LIST = DYN
+for _name, _lower in {
+    f"{SDK_BASE}.get_current_time_nanoseconds": _host("pw_now_ns", INT),
+    f"{SDK_BASE}.get_log_level": _host("pw_get_log_level", INT),
+    f"{SDK_BASE}.get_property": _host("pw_get_property", ir.opt(BYTES), None, DYN),
+    f"{SDK_BASE}.get_property_str": _property_str,
+    f"{SDK_BASE}.dispatch_http_call": _host("pw_dispatch_http_call", INT, None, DYN, DYN, DYN, DYN, INT),
+    f"{SDK_BASE}.get_http_call_response_headers": _host("pw_get_headers", _LIST, None, 6),
+    f"{SDK_BASE}.get_http_call_response_trailers": _host("pw_get_headers", _LIST, None, 7),
+    f"{SDK_BASE}.get_http_call_response_header": _host("pw_get_header", ir.opt(STR), None, 6, STR),
+    f"{SDK_BASE}.get_http_call_response_body": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 4, INT, DYN),
+    f"{SDK_ROOT}.set_tick_period_ms": _host("pw_set_tick_period", NONE, None, INT),
+    f"{SDK_BASE}.get_shared_data": _host("pw_get_shared_data", DYN, DYN),
+    f"{SDK_BASE}.set_shared_data": _host("pw_set_shared_data", NONE, DYN, DYN, DYN),
+    f"{SDK_BASE}.register_shared_queue": _host("pw_register_shared_queue", INT, DYN),
+    f"{SDK_BASE}.resolve_shared_queue": _host("pw_resolve_shared_queue", ir.opt(INT), DYN, DYN),
+    f"{SDK_BASE}.enqueue_shared_queue": _host("pw_enqueue_shared_queue", NONE, INT, DYN),
+    f"{SDK_BASE}.dequeue_shared_queue": _host("pw_dequeue_shared_queue", ir.opt(BYTES), INT),
+    f"{SDK_HTTP}.send_http_response": _host("pw_send_http_response", NONE, None, INT, DYN, DYN, DYN, INT),
+    f"{SDK_HTTP}.resume_http_request": _host("pw_stream_op", NONE, None, 0, 0),
+    f"{SDK_HTTP}.resume_http_response": _host("pw_stream_op", NONE, None, 1, 0),
+    f"{SDK_HTTP}.reset_http_request": _host("pw_stream_op", NONE, None, 0, 1),
+    f"{SDK_HTTP}.reset_http_response": _host("pw_stream_op", NONE, None, 1, 1),
+    f"{SDK_HTTP}.get_http_request_body": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 0, INT, DYN),
+    f"{SDK_HTTP}.get_http_response_body": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 1, INT, DYN),
+    f"{SDK_HTTP}.set_http_request_body": _host("pw_set_buffer", NONE, None, 0, DYN, INT, DYN),
+    f"{SDK_HTTP}.set_http_response_body": _host("pw_set_buffer", NONE, None, 1, DYN, INT, DYN),
+    f"{SDK_HTTP}.get_http_request_headers": _host("pw_get_headers", _LIST, None, 0),
+    f"{SDK_HTTP}.get_http_request_trailers": _host("pw_get_headers", _LIST, None, 1),
+    f"{SDK_HTTP}.get_http_response_headers": _host("pw_get_headers", _LIST, None, 2),
+    f"{SDK_HTTP}.get_http_response_trailers": _host("pw_get_headers", _LIST, None, 3),
+    f"{SDK_HTTP}.set_http_request_headers": _host("pw_set_headers", NONE, None, 0, DYN),
+    f"{SDK_HTTP}.set_http_request_trailers": _host("pw_set_headers", NONE, None, 1, DYN),
+    f"{SDK_HTTP}.set_http_response_headers": _host("pw_set_headers", NONE, None, 2, DYN),
+    f"{SDK_HTTP}.set_http_response_trailers": _host("pw_set_headers", NONE, None, 3, DYN),
+    f"{SDK_TCP}.get_downstream_data": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 2, INT, DYN),
+    f"{SDK_TCP}.get_upstream_data": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 3, INT, DYN),
+    f"{SDK_TCP}.set_downstream_data": _host("pw_set_buffer", NONE, None, 2, DYN, INT, DYN),
+    f"{SDK_TCP}.set_upstream_data": _host("pw_set_buffer", NONE, None, 3, DYN, INT, DYN),
+    f"{SDK_TCP}.resume_downstream": _host("pw_stream_op", NONE, None, 2, 0),
+    f"{SDK_TCP}.resume_upstream": _host("pw_stream_op", NONE, None, 3, 0),
+    f"{SDK_TCP}.close_downstream": _host("pw_stream_op", NONE, None, 2, 1),
+    f"{SDK_TCP}.close_upstream": _host("pw_stream_op", NONE, None, 3, 1),
+    f"{_M}._Metric.define": _host("pw_metric_define", NONE, None),
+    f"{_M}.Counter.increment": _host("pw_metric_increment", NONE, None, INT),
+    f"{_M}.Gauge.increment": _host("pw_metric_increment", NONE, None, INT),
+    f"{_M}.Gauge.record": _host("pw_metric_record", NONE, None, INT),
+    f"{_M}.Histogram.record": _host("pw_metric_record", NONE, None, INT),
+    f"{_M}.Counter.get": _host("pw_metric_get", INT, None),
+    f"{_M}.Gauge.get": _host("pw_metric_get", INT, None),
+}.items():
+    SDK_METHODS[_name] = _lower
+for _t, _map in (("request", 1), ("response", 3)):
+    for _op in ("get", "set", "add", "remove"):
+        SDK_METHODS[f"{SDK_HTTP}.{_op}_http_{_t}_trailer"] = _sdk_header(_op, _map)
 
 def _log_at(level: int) -> Callable[[Lowerer, list[ir.Expr], n.CallExpr], ir.Expr]:
     def lower(lw: Lowerer, args: list[ir.Expr], e: n.CallExpr) -> ir.Expr:

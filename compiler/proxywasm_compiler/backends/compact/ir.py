@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "Assign",
+    "Block",
     "Call",
     "ClassIR",
     "Cond",
@@ -22,14 +23,22 @@ __all__ = [
     "ExprStmt",
     "FieldGet",
     "FieldSet",
+    "ForIter",
+    "ForRange",
     "FuncIR",
+    "Global",
+    "GlobalSet",
     "If",
     "Local",
     "ModuleIR",
     "Op",
+    "Raise",
+    "Raw",
     "Return",
     "Stmt",
+    "Try",
     "Ty",
+    "Unpack",
     "VCall",
     "While",
 ]
@@ -41,7 +50,7 @@ SCALARS = frozenset({"int", "bool", "float"})
 class Ty:
     """A type as the compact backend represents it.
 
-    ``kind`` is one of ``int bool float str bytes none dyn opt inst``; ``opt``
+    ``kind`` is one of ``int bool float str bytes none dyn opt inst exc``; ``opt``
     wraps ``inner`` (``X | None``), ``inst`` names a class (``cls`` is its
     fully qualified name). Other unions and ``Any`` are ``dyn``: a tagged
     pointer checked at run time.
@@ -64,7 +73,7 @@ class Ty:
     def __str__(self) -> str:
         if self.kind == "opt":
             return f"{self.inner} | None"
-        if self.kind == "inst":
+        if self.kind in ("inst", "exc"):
             return str(self.cls).rsplit(".", 1)[-1]
         return {"dyn": "Any", "none": "None"}.get(self.kind, self.kind)
 
@@ -103,6 +112,28 @@ class Local(Expr):
     """A local variable or parameter."""
 
     name: str
+
+
+@dataclass
+class Global(Expr):
+    """A module global (``g_<name>`` in C)."""
+
+    name: str
+
+
+@dataclass
+class Raw(Expr):
+    """A C expression with no effects, printed as it is (``&pw_ValueError``)."""
+
+    text: str
+
+
+@dataclass
+class Block(Expr):
+    """Statements, then a value: a comprehension (a GNU statement expression in C)."""
+
+    stmts: list[Stmt]
+    result: Expr
 
 
 @dataclass
@@ -219,6 +250,68 @@ class While(Stmt):
 
 
 @dataclass
+class GlobalSet(Stmt):
+    """``name = value`` for a module global."""
+
+    name: str
+    value: Expr
+
+
+@dataclass
+class Unpack(Stmt):
+    """``a, b = value``: the items of ``value`` (a dynamic value) into the ``dyn`` locals ``names``."""
+
+    value: Expr
+    names: list[str]
+
+
+@dataclass
+class ForRange(Stmt):
+    """``for var in range(start, stop, step): body`` over unboxed ints."""
+
+    var: str
+    start: Expr
+    stop: Expr
+    step: Expr
+    body: list[Stmt]
+
+
+@dataclass
+class ForIter(Stmt):
+    """``for var in iterable: body``; ``var`` is a ``dyn`` local (the body converts it)."""
+
+    var: str
+    iterable: Expr
+    body: list[Stmt]
+
+
+@dataclass
+class Handler:
+    """One ``except`` clause: C exception types (None: a bare except), the bound local."""
+
+    types: list[str] | None
+    name: str | None
+    body: list[Stmt]
+
+
+@dataclass
+class Try(Stmt):
+    """``try`` / ``except`` / ``else`` / ``finally``."""
+
+    body: list[Stmt]
+    handlers: list[Handler]
+    orelse: list[Stmt]
+    finalbody: list[Stmt]
+
+
+@dataclass
+class Raise(Stmt):
+    """``raise exc`` (an exception object), or a bare ``raise`` (``exc`` None)."""
+
+    exc: Expr | None
+
+
+@dataclass
 class Jump(Stmt):
     """``break`` or ``continue``."""
 
@@ -251,7 +344,7 @@ class ClassIR:
     name: str
     cname: str
     base: str
-    sdk_kind: str  # "root" or "http": the SDK class at the top of its hierarchy
+    sdk_kind: str  # "root", "http", "tcp" or "plain": the class at the top of its hierarchy
     fields: list[tuple[str, Ty]]
     slots: list[tuple[str, str]]  # (C function, C function-pointer type)
     methods: dict[str, int]
@@ -269,3 +362,6 @@ class ModuleIR:
     functions: list[FuncIR]
     root_class: str | None
     strings: dict[tuple[str, bytes], str] = field(default_factory=dict)
+    globals: list[tuple[str, Ty]] = field(default_factory=list)
+    init: FuncIR | None = None  # the module body: its globals' assignments
+    exc_types: list[tuple[str, str, str]] = field(default_factory=list)  # (C name, Python name, C base)

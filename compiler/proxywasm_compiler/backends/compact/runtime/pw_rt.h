@@ -14,7 +14,11 @@
 #include <string.h>
 
 enum {
-    PW_NONE = 1, PW_BOOL, PW_INT, PW_FLOAT, PW_STR, PW_BYTES, PW_LIST, PW_DICT, PW_INST, PW_EXC
+    PW_NONE = 1, PW_BOOL, PW_INT, PW_FLOAT, PW_STR, PW_BYTES, PW_LIST, PW_DICT, PW_INST, PW_EXC,
+    PW_TUPLE,  /* a pw_list that never changes */
+    PW_SET,    /* a pw_dict whose values are None */
+    PW_ITER,   /* for loops: a position in a list, tuple, dict, set or str */
+    PW_BOUND   /* a bound method used as a value */
 };
 
 typedef struct pw_obj {
@@ -28,7 +32,10 @@ typedef struct { pw_obj h; int64_t v; } pw_int;
 typedef struct { pw_obj h; double v; } pw_float;
 typedef struct { pw_obj h; uint32_t len; const char *data; } pw_str;  /* UTF-8; also bytes */
 typedef struct { pw_obj h; uint32_t len, cap; pw_obj **items; } pw_list;
-typedef struct { pw_obj h; uint32_t len, cap; pw_obj **keys; pw_obj **values; } pw_dict;
+/* dicts (and sets) keep insertion order in keys/values; past a few entries a hash index
+   (open addressing, entry position + 1, 0 = empty) makes lookups O(1) */
+typedef struct { pw_obj h; uint32_t len, cap; pw_obj **keys; pw_obj **values; uint32_t *index; uint32_t icap; } pw_dict;
+void pw_dict_drop_index(pw_obj *dict);  /* after removing entries (rebuilt on the next insertion) */
 
 /* A class: the vtable of its methods follows the header (slot indices are
    fixed by codegen; the SDK's callbacks come first, see pw_sdk.h). */
@@ -68,7 +75,8 @@ extern pw_exc *pw_err;          /* the exception being raised, or NULL */
 
 extern const pw_exc_type pw_BaseException, pw_Exception, pw_TypeError, pw_ValueError,
     pw_AttributeError, pw_KeyError, pw_IndexError, pw_OverflowError, pw_ZeroDivisionError,
-    pw_RuntimeError, pw_JSONDecodeError, pw_MemoryError, pw_LookupError;
+    pw_RuntimeError, pw_JSONDecodeError, pw_MemoryError, pw_LookupError, pw_ArithmeticError,
+    pw_UnicodeDecodeError, pw_UnicodeError, pw_NotImplementedError, pw_StopIteration, pw_AssertionError, pw_RecursionError;
 
 /* allocation and collection (pw_fatal: log at CRITICAL, then trap the VM) */
 __attribute__((noreturn)) void pw_fatal(const char *message);
@@ -98,6 +106,9 @@ int64_t pw_int_abs(int64_t v);
 int64_t pw_int_min(int64_t a, int64_t b);
 int64_t pw_int_max(int64_t a, int64_t b);
 double pw_float_div(double a, double b);
+double pw_float_from_str(pw_obj *s);  /* float(str): ValueError as CPython */
+double pw_float_of(pw_obj *v);        /* float() of a dynamic value */
+int64_t pw_int_of(pw_obj *v);        /* int() of a dynamic value */
 pw_obj *pw_box_int(int64_t v);
 pw_obj *pw_box_float(double v);
 pw_obj *pw_box_bool(int v);
@@ -120,6 +131,11 @@ int64_t pw_len(pw_obj *v);
 int pw_truthy(pw_obj *v);
 int pw_dyn_eq(pw_obj *a, pw_obj *b);
 pw_obj *pw_dyn_method(pw_obj *self, const char *name, int argc, pw_obj **argv);
+/* the same, for a name only one family of types has (the linker drops the families not called) */
+pw_obj *pw_meth_dict(pw_obj *self, const char *name, int argc, pw_obj **argv);
+pw_obj *pw_meth_list(pw_obj *self, const char *name, int argc, pw_obj **argv);
+pw_obj *pw_meth_set(pw_obj *self, const char *name, int argc, pw_obj **argv);
+pw_obj *pw_meth_str(pw_obj *self, const char *name, int argc, pw_obj **argv);
 pw_obj *pw_dyn_getitem(pw_obj *self, pw_obj *key);
 pw_obj *pw_to_str(pw_obj *v);       /* check a dynamic value is a str (TypeError) */
 pw_obj *pw_to_bytes(pw_obj *v);
@@ -135,8 +151,45 @@ pw_obj *pw_dict_new(void);
 void pw_dict_set(pw_obj *dict, pw_obj *key, pw_obj *value);
 pw_obj *pw_dict_lookup(pw_obj *dict, pw_obj *key);  /* NULL when missing */
 
+/* tuples, sets, iteration, the operators and methods of dynamic values */
+pw_obj *pw_tuple_new(uint32_t n, pw_obj **items);
+pw_obj *pw_list_of(uint32_t n, pw_obj **items);
+pw_obj *pw_set_of(uint32_t n, pw_obj **items);
+pw_obj *pw_dict_of(uint32_t n, pw_obj **keys_and_values);  /* k0, v0, k1, v1, ... */
+void pw_dyn_setitem(pw_obj *self, pw_obj *key, pw_obj *value);
+pw_obj *pw_dyn_slice(pw_obj *self, pw_obj *start, pw_obj *stop, pw_obj *step);
+pw_obj *pw_dyn_binop(int op, pw_obj *a, pw_obj *b);       /* op: '+', '-', '*', '&', '|' */
+int pw_dyn_compare(int op, pw_obj *a, pw_obj *b);          /* op: '<', 'l' (<=), '>', 'g' (>=) */
+int pw_contains(pw_obj *container, pw_obj *item);         /* `item in container` */
+pw_obj *pw_iter(pw_obj *iterable);
+pw_obj *pw_next(pw_obj *iter);                            /* NULL at the end (or on an error) */
+void pw_unpack(pw_obj *v, uint32_t n, pw_obj **out);      /* a, b = v */
+pw_obj *pw_to_list(pw_obj *iterable);
+pw_obj *pw_to_set(pw_obj *iterable);
+pw_obj *pw_to_tuple(pw_obj *iterable);
+pw_obj *pw_to_dict(pw_obj *iterable);
+pw_obj *pw_sorted(pw_obj *iterable);
+pw_obj *pw_dyn_min_max(pw_obj *iterable, int want_max);
+pw_obj *pw_str_join(pw_obj *sep, pw_obj *iterable);
+pw_obj *pw_builtin_any(pw_obj *args);  /* these take their arguments as one tuple */
+pw_obj *pw_builtin_all(pw_obj *args);
+pw_obj *pw_builtin_sum(pw_obj *args);
+pw_obj *pw_builtin_enumerate(pw_obj *args);
+pw_obj *pw_builtin_zip(pw_obj *args);
+pw_obj *pw_builtin_range(pw_obj *args);
+pw_obj *pw_builtin_reversed(pw_obj *args);
+/* isinstance against builtin types: bit (1 << tag) of `mask`; classes and exception types by pointer */
+int pw_isinstance(pw_obj *v, uint32_t mask, const void *cls, const pw_exc_type *exc);
+/* exception objects: `ValueError("message")`; raise one */
+pw_obj *pw_exc_new(const pw_exc_type *type, pw_obj *message);
+pw_obj *pw_bound_new(void *fn, pw_obj *self, int64_t nreq, int64_t nall);
+pw_obj *pw_call(pw_obj *f, int argc, pw_obj **argv);
+pw_obj *pw_type_name_of(pw_obj *v);  /* type(v).__name__ */
+void pw_raise_obj(pw_obj *exc);
+
 /* JSON */
 pw_obj *pw_json_loads(pw_obj *text);
+pw_obj *pw_json_dumps(pw_obj *v, int ensure_ascii, pw_obj *separators, int sort_keys);
 
 /* instances */
 pw_obj *pw_inst_new(const pw_class *cls);

@@ -13,12 +13,13 @@
 
 #include "pw_host.h"
 
-const pw_exc_type pw_HostCallError = {"proxywasm.types.HostCallError", &pw_Exception};
+const pw_exc_type pw_ProxyWasmError = {"proxywasm.types.ProxyWasmError", &pw_Exception};
+const pw_exc_type pw_HostCallError = {"proxywasm.types.HostCallError", &pw_ProxyWasmError};
 pw_obj *(*pw_root_factory)(int64_t context_id);
 
 /* -- the context table: id -> context, open addressing ------------------------- */
 
-enum { K_EMPTY, K_ROOT, K_HTTP, K_PENDING, K_BROKEN, K_DEAD };
+enum { K_EMPTY, K_ROOT, K_HTTP, K_PENDING, K_BROKEN, K_DEAD, K_TCP };
 typedef struct { uint32_t id, parent; uint8_t kind; pw_obj *obj; } pw_slot;
 static pw_slot *tab;
 static uint32_t tab_cap, tab_used;
@@ -65,6 +66,31 @@ static void forget(uint32_t id) {
 static void walk_roots(void (*mark)(pw_obj *)) {
     for (uint32_t i = 0; i < tab_cap; i++)
         if (tab[i].kind != K_EMPTY && tab[i].kind != K_DEAD && tab[i].obj) mark(tab[i].obj);
+    pw_module_roots(mark);
+}
+
+/* HTTP callout token -> the context that dispatched it (a small list: callouts are few) */
+typedef struct { uint32_t token, context_id; } pw_callout;
+static pw_callout *callouts;
+static uint32_t ncallouts, callouts_cap;
+
+static void callout_put(uint32_t token, uint32_t context_id) {
+    if (ncallouts == callouts_cap) {
+        callouts_cap = callouts_cap ? callouts_cap * 2 : 8;
+        callouts = realloc(callouts, callouts_cap * sizeof(pw_callout));
+        if (callouts == NULL) pw_fatal("out of memory");
+    }
+    callouts[ncallouts++] = (pw_callout){token, context_id};
+}
+
+static uint32_t callout_pop(uint32_t token, uint32_t dflt) {
+    for (uint32_t i = 0; i < ncallouts; i++) {
+        if (callouts[i].token != token) continue;
+        uint32_t id = callouts[i].context_id;
+        callouts[i] = callouts[--ncallouts];
+        return id;
+    }
+    return dflt;
 }
 
 /* -- errors ------------------------------------------------------------------ */
@@ -108,6 +134,14 @@ static int64_t fail_http(uint32_t context_id, const pw_class *root_cls) {
     return 1;
 }
 
+static int64_t fail_tcp(uint32_t context_id, const pw_class *root_cls) {
+    if (root_cls && root_cls->fail_open) return 0;
+    proxy_set_effective_context(context_id);
+    effective = context_id;
+    proxy_close_stream(2 /* DOWNSTREAM */);
+    return 1;
+}
+
 static void host_error(const char *function, uint32_t status, const char *detail) {
     static const char *const names[] = {"OK", "NOT_FOUND", "BAD_ARGUMENT", "SERIALIZATION_FAILURE",
                                         "PARSE_FAILURE", "5", "INVALID_MEMORY_ACCESS", "EMPTY",
@@ -129,18 +163,36 @@ int64_t pw_default_on_headers(pw_obj *self, int64_t n, int end_of_stream) {
     return 0;
 }
 int64_t pw_default_on_trailers(pw_obj *self, int64_t n) { (void)self; (void)n; return 0; }
+void pw_default_on_http_call_response(pw_obj *self, int64_t token, int64_t nh, int64_t body, int64_t nt) {
+    (void)self; (void)token; (void)nh; (void)body; (void)nt;
+}
+int64_t pw_default_on_new_connection(pw_obj *self) { (void)self; return 0; }
+void pw_default_on_close(pw_obj *self, int64_t peer) { (void)self; (void)peer; }
+
+#define BASE_DEFAULTS (void *)pw_default_on_done, (void *)pw_default_on_void, (void *)pw_default_on_void, \
+    (void *)pw_default_on_http_call_response
 
 const pw_class pw_cls_RootContext = {
     "RootContext", NULL, 1, 0, 0,
-    {(void *)pw_default_on_done, (void *)pw_default_on_void, (void *)pw_default_on_void,
-     (void *)pw_default_on_start, (void *)pw_default_on_start, (void *)pw_default_on_tick,
-     (void *)pw_default_create_http_context}};
+    {BASE_DEFAULTS, (void *)pw_default_on_start, (void *)pw_default_on_start, (void *)pw_default_on_tick,
+     (void *)pw_default_create_http_context, (void *)pw_default_create_stream_context}};
 
 const pw_class pw_cls_HttpContext = {
     "HttpContext", NULL, 2, 1u << PW_F_ROOT, 0,
-    {(void *)pw_default_on_done, (void *)pw_default_on_void, (void *)pw_default_on_void,
-     (void *)pw_default_on_headers, (void *)pw_default_on_headers, (void *)pw_default_on_trailers,
+    {BASE_DEFAULTS, (void *)pw_default_on_headers, (void *)pw_default_on_headers, (void *)pw_default_on_trailers,
      (void *)pw_default_on_headers, (void *)pw_default_on_headers, (void *)pw_default_on_trailers}};
+
+const pw_class pw_cls_StreamContext = {
+    "StreamContext", NULL, 2, 1u << PW_F_ROOT, 0,
+    {BASE_DEFAULTS, (void *)pw_default_on_new_connection, (void *)pw_default_on_headers, (void *)pw_default_on_close,
+     (void *)pw_default_on_headers, (void *)pw_default_on_close}};
+
+const pw_class pw_cls_object = {"object", NULL, 0, 0, 0, {NULL}};
+
+/* metrics: field 0 name, 1 id, 2 bound (their type is the class) */
+const pw_class pw_cls_Counter = {"Counter", NULL, 3, 1, 0, {NULL}};
+const pw_class pw_cls_Gauge = {"Gauge", NULL, 3, 1, 0, {NULL}};
+const pw_class pw_cls_Histogram = {"Histogram", NULL, 3, 1, 0, {NULL}};
 
 void pw_init_root(pw_obj *self, int64_t context_id) {
     pw_inst *o = (pw_inst *)self;
@@ -169,6 +221,18 @@ pw_obj *pw_default_create_http_context(pw_obj *self, int64_t context_id) {
     return pw_err ? NULL : o;
 }
 
+pw_obj *pw_new_stream(const pw_class *cls, int64_t context_id, pw_obj *root) {
+    pw_obj *o = pw_inst_new(cls);
+    pw_init_http(o, context_id, root, &pw_cls_RootContext);
+    return pw_err ? NULL : o;
+}
+
+pw_obj *pw_default_create_stream_context(pw_obj *self, int64_t context_id) {
+    pw_obj *o = pw_inst_new(&pw_cls_StreamContext);
+    pw_init_http(o, context_id, self, &pw_cls_RootContext);
+    return pw_err ? NULL : o;
+}
+
 static pw_obj *check_str_or_bytes(pw_obj *v, const char *what, int none_ok) {
     if (v->tag == PW_STR || v->tag == PW_BYTES || (none_ok && v->tag == PW_NONE)) return v;
     char msg[120];
@@ -191,6 +255,10 @@ static void vm_init(void) {
     initialised = 1;
     pw_gc_set_roots(walk_roots);
     pw_module_init();
+    if (pw_err) {  /* the module body raised: as a failed import, no root context can start */
+        report("module initialisation", 0);
+        pw_root_factory = NULL;
+    }
 }
 
 __attribute__((export_name("proxy_abi_version_0_2_1"))) void proxy_abi_version_0_2_1(void) {}
@@ -227,12 +295,12 @@ static pw_obj *root_of(uint32_t id) {
     return s && s->kind == K_ROOT ? s->obj : NULL;
 }
 
-/* The HTTP context of `id`, made now if this is its first callback. */
-static pw_obj *http_ctx(uint32_t id, const pw_class **root_cls) {
+/* The HTTP (or, with `tcp`, TCP) context of `id`, made now if this is its first callback. */
+static pw_obj *stream_ctx(uint32_t id, const pw_class **root_cls, int tcp) {
     pw_slot *s = find(id);
     *root_cls = NULL;
     if (s == NULL) return NULL;
-    if (s->kind == K_HTTP) { *root_cls = CLS(((pw_inst *)s->obj)->f[PW_F_ROOT].p); return s->obj; }
+    if (s->kind == (tcp ? K_TCP : K_HTTP)) { *root_cls = CLS(((pw_inst *)s->obj)->f[PW_F_ROOT].p); return s->obj; }
     if (s->kind == K_BROKEN) { pw_obj *r = root_of(s->parent); *root_cls = r ? CLS(r) : NULL; return NULL; }
     if (s->kind != K_PENDING) return NULL;
     pw_obj *root = root_of(s->parent);
@@ -243,16 +311,19 @@ static pw_obj *http_ctx(uint32_t id, const pw_class **root_cls) {
         pw_raise_c(&pw_LookupError, msg);
     } else {
         *root_cls = CLS(root);
-        pw_obj *ctx = ((pw_obj * (*)(pw_obj *, int64_t)) SLOT(root, PW_SLOT_CREATE_HTTP_CONTEXT))(root, id);
-        if (!pw_err && (ctx == NULL || ctx->tag != PW_INST || !pw_is_subclass(CLS(ctx), &pw_cls_HttpContext))) {
+        pw_obj *ctx = ((pw_obj * (*)(pw_obj *, int64_t)) SLOT(
+            root, tcp ? PW_SLOT_CREATE_STREAM_CONTEXT : PW_SLOT_CREATE_HTTP_CONTEXT))(root, id);
+        const pw_class *want = tcp ? &pw_cls_StreamContext : &pw_cls_HttpContext;
+        if (!pw_err && (ctx == NULL || ctx->tag != PW_INST || !pw_is_subclass(CLS(ctx), want))) {
             char msg[200];
-            snprintf(msg, sizeof msg, "%s.create_http_context returned %s, expected a proxywasm.HttpContext",
-                     CLS(root)->name, ctx ? pw_type_name(ctx) : "None");
+            snprintf(msg, sizeof msg, "%s.%s returned %s, expected a proxywasm.%s", CLS(root)->name,
+                     tcp ? "create_stream_context" : "create_http_context", ctx ? pw_type_name(ctx) : "None",
+                     want->name);
             pw_raise_c(&pw_TypeError, msg);
         }
         if (!pw_err) {
             s = put(id);  /* the table may have moved */
-            s->kind = K_HTTP;
+            s->kind = tcp ? K_TCP : K_HTTP;
             s->obj = ctx;
             return ctx;
         }
@@ -279,7 +350,7 @@ typedef int64_t (*pw_trailers_fn)(pw_obj *, int64_t);
 static uint32_t http_cb(uint32_t id, int slot, const char *name, int64_t n, int eos, int trailers) {
     effective = id;
     const pw_class *root_cls;
-    pw_obj *ctx = http_ctx(id, &root_cls);
+    pw_obj *ctx = stream_ctx(id, &root_cls, 0);
     uint32_t action = 0;
     if (ctx == NULL) {
         pw_slot *s = find(id);
@@ -309,6 +380,73 @@ HTTP_TRAILERS_CB(proxy_on_request_trailers, PW_SLOT_ON_REQUEST_TRAILERS, "on_htt
 HTTP_CB(proxy_on_response_headers, PW_SLOT_ON_RESPONSE_HEADERS, "on_http_response_headers")
 HTTP_CB(proxy_on_response_body, PW_SLOT_ON_RESPONSE_BODY, "on_http_response_body")
 HTTP_TRAILERS_CB(proxy_on_response_trailers, PW_SLOT_ON_RESPONSE_TRAILERS, "on_http_response_trailers")
+
+/* TCP: on_new_connection (n < 0), on_*_data (close = 0) and on_*_close (close = 1) */
+static uint32_t tcp_cb(uint32_t id, int slot, const char *name, int64_t n, int eos, int close) {
+    effective = id;
+    const pw_class *root_cls;
+    pw_obj *ctx = stream_ctx(id, &root_cls, 1);
+    uint32_t action = 0;
+    if (ctx == NULL) {
+        pw_slot *s = find(id);
+        if (s && s->kind == K_BROKEN && !close) action = (uint32_t)fail_tcp(id, root_cls);
+    } else if (close) {
+        ((void (*)(pw_obj *, int64_t))SLOT(ctx, slot))(ctx, n >= 0 && n <= 2 ? n : 0);
+        if (pw_err) report(name, id);
+    } else {
+        int64_t r = n < 0 ? ((int64_t (*)(pw_obj *))SLOT(ctx, slot))(ctx) : ((pw_headers_fn)SLOT(ctx, slot))(ctx, n, eos);
+        action = check_action(r, ctx, name);
+        if (pw_err) {
+            report(name, id);
+            action = (uint32_t)fail_tcp(id, root_cls);
+        }
+    }
+    pw_gc();
+    return action;
+}
+
+__attribute__((export_name("proxy_on_new_connection"))) uint32_t proxy_on_new_connection(uint32_t id) {
+    return tcp_cb(id, PW_SLOT_ON_NEW_CONNECTION, "on_new_connection", -1, 0, 0);
+}
+__attribute__((export_name("proxy_on_downstream_data")))
+uint32_t proxy_on_downstream_data(uint32_t id, uint32_t n, uint32_t eos) {
+    return tcp_cb(id, PW_SLOT_ON_DOWNSTREAM_DATA, "on_downstream_data", n, eos != 0, 0);
+}
+__attribute__((export_name("proxy_on_upstream_data")))
+uint32_t proxy_on_upstream_data(uint32_t id, uint32_t n, uint32_t eos) {
+    return tcp_cb(id, PW_SLOT_ON_UPSTREAM_DATA, "on_upstream_data", n, eos != 0, 0);
+}
+__attribute__((export_name("proxy_on_downstream_connection_close")))
+void proxy_on_downstream_connection_close(uint32_t id, uint32_t peer) {
+    tcp_cb(id, PW_SLOT_ON_DOWNSTREAM_CLOSE, "on_downstream_close", peer, 0, 1);
+}
+__attribute__((export_name("proxy_on_upstream_connection_close")))
+void proxy_on_upstream_connection_close(uint32_t id, uint32_t peer) {
+    tcp_cb(id, PW_SLOT_ON_UPSTREAM_CLOSE, "on_upstream_close", peer, 0, 1);
+}
+
+static pw_obj *owner(uint32_t id);
+
+__attribute__((export_name("proxy_on_http_call_response")))
+void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t nh, uint32_t body, uint32_t nt) {
+    uint32_t id = callout_pop(token, root_id);
+    pw_obj *ctx = owner(id);
+    effective = root_id;
+    if (ctx != NULL) {
+        if (id != root_id) { proxy_set_effective_context(id); effective = id; }
+        ((void (*)(pw_obj *, int64_t, int64_t, int64_t, int64_t))SLOT(ctx, PW_SLOT_ON_HTTP_CALL_RESPONSE))(
+            ctx, token, nh, body, nt);
+        if (pw_err) {
+            report("on_http_call_response", id);
+            if (pw_is_subclass(CLS(ctx), &pw_cls_HttpContext)) {
+                const pw_class *root_cls = CLS(((pw_inst *)ctx)->f[PW_F_ROOT].p);
+                if (root_cls->fail_open) proxy_continue_stream(0 /* HTTP_REQUEST */);
+                else fail_http(id, root_cls);
+            }
+        }
+    }
+    pw_gc();
+}
 
 static uint32_t root_start(uint32_t id, uint32_t size, int slot, const char *name) {
     effective = id;
@@ -342,7 +480,7 @@ __attribute__((export_name("proxy_on_tick"))) void proxy_on_tick(uint32_t id) {
 
 static pw_obj *owner(uint32_t id) {
     pw_slot *s = find(id);
-    return s && (s->kind == K_ROOT || s->kind == K_HTTP) ? s->obj : NULL;
+    return s && (s->kind == K_ROOT || s->kind == K_HTTP || s->kind == K_TCP) ? s->obj : NULL;
 }
 
 __attribute__((export_name("proxy_on_done"))) uint32_t proxy_on_done(uint32_t id) {
@@ -442,6 +580,418 @@ pw_obj *pw_get_buffer(int64_t buffer, int64_t start, int64_t size) {
     if (status != 0) { host_error("proxy_get_buffer_bytes", status, NULL); return NULL; }
     if (data == NULL || got == 0) { free(data); return PW_NONE_V; }  /* as the SDK: `data or None` */
     pw_obj *v = pw_str_new(data ? data : "", data ? got : 0, PW_BYTES);
+    free(data);
+    return v;
+}
+
+/* -- metrics --------------------------------------------------------------------- */
+
+#define M_NAME 0
+#define M_ID 1
+#define M_BOUND 2
+
+pw_obj *pw_metric_new(const pw_class *cls, pw_obj *name) {
+    if (name->tag != PW_STR || ((pw_str *)name)->len == 0) {
+        pw_obj *r = pw_repr_of(name);
+        pw_obj *parts[2] = {pw_str_new("metric name must be a non-empty str, got ", 41, PW_STR), r};
+        pw_raise(&pw_ValueError, pw_str_join_n(2, parts));
+        return NULL;
+    }
+    pw_inst *m = (pw_inst *)pw_inst_new(cls);
+    m->f[M_NAME].p = name;
+    m->set = 7;
+    return &m->h;
+}
+
+static uint32_t metric_id(pw_obj *m) {
+    pw_inst *o = (pw_inst *)m;
+    if (o->f[M_BOUND].i) return (uint32_t)o->f[M_ID].i;
+    uint32_t type = o->cls == &pw_cls_Counter ? 0 : o->cls == &pw_cls_Gauge ? 1 : 2;
+    pw_str *name = (pw_str *)o->f[M_NAME].p;
+    uint32_t id = 0;
+    uint32_t status = proxy_define_metric(type, name->data, name->len, &id);
+    if (status != 0) {
+        pw_str *r = (pw_str *)pw_repr_of(&name->h);
+        host_error("proxy_define_metric", status, r->data);
+        return 0;
+    }
+    o->f[M_ID].i = id;
+    o->f[M_BOUND].i = 1;
+    return id;
+}
+
+static void metric_check(const char *function, uint32_t status, uint32_t id) {
+    if (status == 0) return;
+    char detail[32];
+    snprintf(detail, sizeof detail, "metric %u", id);
+    host_error(function, status, detail);
+}
+
+void pw_metric_define(pw_obj *m) { metric_id(m); }
+
+static void metric_value_error(pw_obj *m, const char *fmt, int64_t v) {
+    pw_str *r = (pw_str *)pw_repr_of(((pw_inst *)m)->f[M_NAME].p);
+    char msg[300];
+    snprintf(msg, sizeof msg, fmt, r->data, (long long)v);
+    pw_raise_c(&pw_ValueError, msg);
+}
+
+void pw_metric_increment(pw_obj *m, int64_t delta) {
+    int counter = CLS(m) == &pw_cls_Counter;
+    if (counter && delta < 0) { metric_value_error(m, "counter %s cannot decrease (delta %lld)", delta); return; }
+    uint32_t id = metric_id(m);
+    if (pw_err || (counter && delta == 0)) return;
+    metric_check("proxy_increment_metric", proxy_increment_metric(id, delta), id);
+}
+
+void pw_metric_record(pw_obj *m, int64_t value) {
+    if (CLS(m) == &pw_cls_Histogram && value < 0) {
+        metric_value_error(m, "histogram %s takes values >= 0, got %lld", value);
+        return;
+    }
+    uint32_t id = metric_id(m);
+    if (pw_err) return;
+    metric_check("proxy_record_metric", proxy_record_metric(id, (uint64_t)value), id);
+}
+
+int64_t pw_metric_get(pw_obj *m) {
+    uint32_t id = metric_id(m);
+    if (pw_err) return 0;
+    uint64_t v = 0;
+    metric_check("proxy_get_metric", proxy_get_metric(id, &v), id);
+    return (int64_t)v;
+}
+
+/* -- clocks, properties, local replies, buffers, header maps, callouts -------------- */
+
+int64_t pw_now_ns(void) {
+    uint64_t t = 0;
+    uint32_t status = proxy_get_current_time_nanoseconds(&t);
+    if (status != 0) host_error("proxy_get_current_time_nanoseconds", status, NULL);
+    return (int64_t)t;
+}
+
+int64_t pw_get_log_level(void) {
+    uint32_t level = 0;
+    uint32_t status = proxy_get_log_level(&level);
+    if (status != 0) host_error("proxy_get_log_level", status, NULL);
+    return level;
+}
+
+void pw_set_tick_period(pw_obj *self, int64_t ms) {
+    if (ms < 0) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "tick period must be >= 0 ms, got %lld", (long long)ms);
+        pw_raise_c(&pw_ValueError, msg);
+        return;
+    }
+    enter(self);
+    uint32_t status = proxy_set_tick_period_milliseconds((uint32_t)ms);
+    if (status != 0) host_error("proxy_set_tick_period_milliseconds", status, NULL);
+}
+
+typedef struct { char *data; size_t len, cap; } sbuf;
+static void sb_put(sbuf *b, const void *d, size_t n) {
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        while (cap < b->len + n) cap *= 2;
+        b->data = realloc(b->data, cap);
+        if (b->data == NULL) pw_fatal("out of memory");
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, d, n);
+    b->len += n;
+}
+
+static int to_bytes_check(pw_obj *v, const char *what) {
+    if (v->tag == PW_STR || v->tag == PW_BYTES) return 1;
+    char msg[120];
+    snprintf(msg, sizeof msg, "%s must be str or bytes, not %s", what, pw_type_name(v));
+    pw_raise_c(&pw_TypeError, msg);
+    return 0;
+}
+
+static int property_path(pw_obj *path, sbuf *out) {
+    if (path->tag == PW_STR) {
+        pw_str *p = (pw_str *)path;
+        for (uint32_t i = 0; i < p->len; i++) sb_put(out, p->data[i] == '.' ? "" : &p->data[i], 1);
+        return 1;
+    }
+    if (path->tag != PW_LIST && path->tag != PW_TUPLE) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "property path must be str or a sequence of str, not %s", pw_type_name(path));
+        pw_raise_c(&pw_TypeError, msg);
+        return 0;
+    }
+    pw_list *l = (pw_list *)path;
+    for (uint32_t i = 0; i < l->len; i++) {
+        if (!to_bytes_check(l->items[i], "property path segment")) return 0;
+        if (i) sb_put(out, "", 1);
+        sb_put(out, ((pw_str *)l->items[i])->data, ((pw_str *)l->items[i])->len);
+    }
+    return 1;
+}
+
+pw_obj *pw_get_property(pw_obj *self, pw_obj *path) {
+    sbuf p = {0};
+    if (!property_path(path, &p)) { free(p.data); return NULL; }
+    enter(self);
+    char *data = NULL;
+    uint32_t size = 0;
+    uint32_t status = proxy_get_property(p.data ? p.data : "", (uint32_t)p.len, &data, &size);
+    free(p.data);
+    if (status == 1) { free(data); return PW_NONE_V; }
+    if (status != 0) {
+        pw_str *r = (pw_str *)pw_repr_of(path);
+        host_error("proxy_get_property", status, r->data);
+        return NULL;
+    }
+    pw_obj *v = pw_str_new(data ? data : "", data ? size : 0, PW_BYTES);
+    free(data);
+    return v;
+}
+
+pw_obj *pw_bytes_as_str(pw_obj *v) {
+    if (v == NULL || v == PW_NONE_V) return v;
+    return pw_str_new(((pw_str *)v)->data, ((pw_str *)v)->len, PW_STR);  /* surrogateescape round-trips bytes */
+}
+
+/* proxy-wasm's serialised header map from a sequence of (name, value) pairs */
+static int serialize_map(pw_obj *pairs, sbuf *out) {
+    pw_obj *list = pairs->tag == PW_LIST || pairs->tag == PW_TUPLE ? pairs : pw_to_list(pairs);
+    if (list == NULL) return 0;
+    pw_list *l = (pw_list *)list;
+    uint32_t n = l->len;
+    sb_put(out, &n, 4);
+    pw_obj *kv[2];
+    for (uint32_t i = 0; i < n; i++) {
+        pw_unpack(l->items[i], 2, kv);
+        if (pw_err || !to_bytes_check(kv[0], "header name") || !to_bytes_check(kv[1], "header value")) return 0;
+        uint32_t sizes[2] = {((pw_str *)kv[0])->len, ((pw_str *)kv[1])->len};
+        sb_put(out, sizes, 8);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        pw_unpack(l->items[i], 2, kv);
+        for (int k = 0; k < 2; k++) {
+            sb_put(out, ((pw_str *)kv[k])->data, ((pw_str *)kv[k])->len);
+            sb_put(out, "", 1);
+        }
+    }
+    return 1;
+}
+
+void pw_send_http_response(pw_obj *self, int64_t status_code, pw_obj *headers, pw_obj *body, pw_obj *details,
+                           int64_t grpc_status) {
+    if (status_code < 100 || status_code > 999) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "HTTP status must be 100..999, got %lld", (long long)status_code);
+        pw_raise_c(&pw_ValueError, msg);
+        return;
+    }
+    sbuf h = {0};
+    if (headers != PW_NONE_V) {
+        if (!serialize_map(headers, &h)) { free(h.data); return; }
+    } else {
+        uint32_t zero = 0;
+        sb_put(&h, &zero, 4);
+    }
+    pw_str *b = NULL;
+    if (body != PW_NONE_V && pw_truthy(body)) {
+        if (!to_bytes_check(body, "body")) { free(h.data); return; }
+        b = (pw_str *)body;
+    }
+    if (!to_bytes_check(details, "status details")) { free(h.data); return; }
+    pw_str *d = (pw_str *)details;
+    enter(self);
+    uint32_t status = proxy_send_local_response((uint32_t)status_code, d->data, d->len, b ? b->data : "",
+                                                b ? b->len : 0, h.data, (uint32_t)h.len,
+                                                (uint32_t)(grpc_status & 0xffffffff));
+    free(h.data);
+    if (status != 0) {
+        char detail[32];
+        snprintf(detail, sizeof detail, "status %lld", (long long)status_code);
+        host_error("proxy_send_local_response", status, detail);
+    }
+}
+
+pw_obj *pw_get_buffer_ctx(pw_obj *self, int64_t buffer, int64_t start, pw_obj *size) {
+    enter(self);
+    return pw_get_buffer(buffer, start, size == PW_NONE_V ? -1 : pw_to_int(size));
+}
+
+void pw_set_buffer(pw_obj *self, int64_t buffer, pw_obj *value, int64_t start, pw_obj *size) {
+    if (!to_bytes_check(value, "buffer value")) return;
+    pw_str *v = (pw_str *)value;
+    int64_t n = size == PW_NONE_V ? 0xffffffffu : pw_to_int(size);
+    enter(self);
+    uint32_t status = proxy_set_buffer_bytes((uint32_t)buffer, (uint32_t)start, (uint32_t)n, v->data, v->len);
+    if (status != 0) host_error("proxy_set_buffer_bytes", status, NULL);
+}
+
+void pw_stream_op(pw_obj *self, int64_t stream, int close) {
+    static const char *const names[] = {"HTTP_REQUEST", "HTTP_RESPONSE", "DOWNSTREAM", "UPSTREAM"};
+    enter(self);
+    uint32_t status = close ? proxy_close_stream((uint32_t)stream) : proxy_continue_stream((uint32_t)stream);
+    if (status != 0) host_error(close ? "proxy_close_stream" : "proxy_continue_stream", status, names[stream & 3]);
+}
+
+pw_obj *pw_get_headers(pw_obj *self, int64_t map) {
+    char *data = NULL;
+    uint32_t size = 0;
+    if (self) enter(self);
+    uint32_t status = proxy_get_header_map_pairs((uint32_t)map, &data, &size);
+    pw_obj *out = pw_list_new(0);
+    if (status == 1) { free(data); return out; }
+    map_check("proxy_get_header_map_pairs", status, map);
+    if (pw_err) { free(data); return NULL; }
+    if (data != NULL && size >= 4) {
+        uint32_t n;
+        memcpy(&n, data, 4);
+        uint32_t pos = 4 + 8 * n;
+        for (uint32_t i = 0; i < n && pos <= size; i++) {
+            uint32_t sizes[2];
+            memcpy(sizes, data + 4 + 8 * i, 8);
+            pw_obj *kv[2];
+            for (int k = 0; k < 2; k++) {
+                kv[k] = pw_str_new(data + pos, sizes[k], PW_STR);
+                pos += sizes[k] + 1;
+            }
+            pw_list_append(out, pw_tuple_new(2, kv));
+        }
+    }
+    free(data);
+    return out;
+}
+
+void pw_set_headers(pw_obj *self, int64_t map, pw_obj *headers) {
+    sbuf h = {0};
+    if (!serialize_map(headers, &h)) { free(h.data); return; }
+    enter(self);
+    map_check("proxy_set_header_map_pairs", proxy_set_header_map_pairs((uint32_t)map, h.data, (uint32_t)h.len), map);
+    free(h.data);
+}
+
+int64_t pw_dispatch_http_call(pw_obj *self, pw_obj *upstream, pw_obj *headers, pw_obj *body, pw_obj *trailers,
+                              int64_t timeout_ms) {
+    if (!to_bytes_check(upstream, "upstream")) return 0;
+    sbuf h = {0}, t = {0};
+    if (!serialize_map(headers, &h)) { free(h.data); return 0; }
+    if (trailers != PW_NONE_V) {
+        if (!serialize_map(trailers, &t)) { free(h.data); free(t.data); return 0; }
+    } else {
+        uint32_t zero = 0;
+        sb_put(&t, &zero, 4);
+    }
+    pw_str *b = NULL;
+    if (body != PW_NONE_V && pw_truthy(body)) {
+        if (!to_bytes_check(body, "body")) { free(h.data); free(t.data); return 0; }
+        b = (pw_str *)body;
+    }
+    pw_str *u = (pw_str *)upstream;
+    uint32_t token = 0;
+    uint32_t status = proxy_http_call(u->data, u->len, h.data, (uint32_t)h.len, b ? b->data : "", b ? b->len : 0,
+                                      t.data, (uint32_t)t.len, (uint32_t)timeout_ms, &token);
+    free(h.data);
+    free(t.data);
+    if (status != 0) {
+        pw_str *r = (pw_str *)pw_repr_of(upstream);
+        char detail[300];
+        snprintf(detail, sizeof detail,
+                 "upstream %s (an unknown cluster, or headers missing :method, :path or :authority)", r->data);
+        host_error("proxy_http_call", status, detail);
+        return 0;
+    }
+    callout_put(token, (uint32_t)((pw_inst *)self)->f[PW_F_CONTEXT_ID].i);
+    return token;
+}
+
+/* -- shared data (with CAS) and shared queues ------------------------------------------- */
+
+const pw_exc_type pw_CasMismatchError = {"proxywasm.types.CasMismatchError", &pw_HostCallError};
+
+pw_obj *pw_get_shared_data(pw_obj *key) {
+    if (!to_bytes_check(key, "shared data key")) return NULL;
+    pw_str *k = (pw_str *)key;
+    char *data = NULL;
+    uint32_t size = 0, cas = 0;
+    uint32_t status = proxy_get_shared_data(k->data, k->len, &data, &size, &cas);
+    pw_obj *pair[2] = {PW_NONE_V, PW_NONE_V};
+    if (status == 1) { free(data); return pw_tuple_new(2, pair); }
+    if (status != 0) {
+        free(data);
+        host_error("proxy_get_shared_data", status, ((pw_str *)pw_repr_of(key))->data);
+        return NULL;
+    }
+    pair[0] = pw_str_new(data ? data : "", data ? size : 0, PW_BYTES);
+    pair[1] = pw_box_int(cas);
+    free(data);
+    return pw_tuple_new(2, pair);
+}
+
+void pw_set_shared_data(pw_obj *key, pw_obj *value, pw_obj *cas) {
+    if (!to_bytes_check(key, "shared data key")) return;
+    pw_str *v = NULL;
+    if (value != PW_NONE_V && pw_truthy(value)) {
+        if (!to_bytes_check(value, "shared data value")) return;
+        v = (pw_str *)value;
+    }
+    int64_t c = cas == PW_NONE_V ? 0 : pw_to_int(cas);
+    if (pw_err) return;
+    pw_str *k = (pw_str *)key;
+    uint32_t status = proxy_set_shared_data(k->data, k->len, v ? v->data : "", v ? v->len : 0, (uint32_t)c);
+    if (status == 8) {
+        char detail[300];
+        snprintf(detail, sizeof detail, "key %s, cas %s", ((pw_str *)pw_repr_of(key))->data,
+                 ((pw_str *)pw_str_of(cas))->data);
+        char msg[400];
+        snprintf(msg, sizeof msg, "proxy_set_shared_data failed with CAS_MISMATCH: %s", detail);
+        pw_raise_c(&pw_CasMismatchError, msg);
+        return;
+    }
+    if (status != 0) host_error("proxy_set_shared_data", status, ((pw_str *)pw_repr_of(key))->data);
+}
+
+int64_t pw_register_shared_queue(pw_obj *name) {
+    if (!to_bytes_check(name, "queue name")) return 0;
+    uint32_t id = 0;
+    uint32_t status = proxy_register_shared_queue(((pw_str *)name)->data, ((pw_str *)name)->len, &id);
+    if (status != 0) host_error("proxy_register_shared_queue", status, ((pw_str *)pw_repr_of(name))->data);
+    return id;
+}
+
+pw_obj *pw_resolve_shared_queue(pw_obj *vm_id, pw_obj *name) {
+    if (!to_bytes_check(vm_id, "vm id") || !to_bytes_check(name, "queue name")) return NULL;
+    uint32_t id = 0;
+    uint32_t status = proxy_resolve_shared_queue(((pw_str *)vm_id)->data, ((pw_str *)vm_id)->len,
+                                                 ((pw_str *)name)->data, ((pw_str *)name)->len, &id);
+    if (status == 1) return PW_NONE_V;
+    if (status != 0) { host_error("proxy_resolve_shared_queue", status, ((pw_str *)pw_repr_of(name))->data); return NULL; }
+    return pw_box_int(id);
+}
+
+void pw_enqueue_shared_queue(int64_t queue, pw_obj *value) {
+    if (!to_bytes_check(value, "queue item")) return;
+    uint32_t status = proxy_enqueue_shared_queue((uint32_t)queue, ((pw_str *)value)->data, ((pw_str *)value)->len);
+    if (status != 0) {
+        char detail[32];
+        snprintf(detail, sizeof detail, "queue %lld", (long long)queue);
+        host_error("proxy_enqueue_shared_queue", status, detail);
+    }
+}
+
+pw_obj *pw_dequeue_shared_queue(int64_t queue) {
+    char *data = NULL;
+    uint32_t size = 0;
+    uint32_t status = proxy_dequeue_shared_queue((uint32_t)queue, &data, &size);
+    if (status == 7 || status == 1) { free(data); return PW_NONE_V; }
+    if (status != 0) {
+        free(data);
+        char detail[32];
+        snprintf(detail, sizeof detail, "queue %lld", (long long)queue);
+        host_error("proxy_dequeue_shared_queue", status, detail);
+        return NULL;
+    }
+    pw_obj *v = pw_str_new(data ? data : "", data ? size : 0, PW_BYTES);
     free(data);
     return v;
 }
