@@ -22,7 +22,7 @@ from typing import Any
 
 import proxywasm
 import proxywasm.testing
-from proxywasm import hostcalls
+from proxywasm import hostcalls, shared
 from proxywasm.testing import pytest_plugin
 
 OUT = Path(__file__).resolve().parent / "api.md"
@@ -112,6 +112,15 @@ SECTIONS: list[tuple[str, str, Any, list[str]]] = [
         "",
         proxywasm,
         ["ProxyWasmError", "HostCallError", "CasMismatchError", "NotInCallbackError"],
+    ),
+    (
+        "proxywasm.shared: shared data across workers",
+        (
+            "Envoy ignores the compare-and-swap of a key that does not exist yet: create known keys "
+            "in `on_configure`, and keys made on the fly under a lock, with these."
+        ),
+        shared,
+        ["ensure_shared_data", "update_shared_data", "SharedDataContendedError", "LOCK_STALE_NS"],
     ),
     (
         "proxywasm.hostcalls (low level)",

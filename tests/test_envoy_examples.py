@@ -318,6 +318,22 @@ def test_rate_limit_concurrent_requests_share_one_bucket(rate_envoy: Envoy) -> N
     assert statuses == [200] * 2 + [429] * 10
 
 
+def test_rate_limit_new_clients_under_concurrent_first_requests_count_exactly(rate_envoy: Envoy) -> None:
+    """Both workers create a new client's bucket at once: Envoy ignores the CAS of a
+    missing key, so the filter creates buckets under its lock. Exactly ``burst``
+    requests of each new client pass (plus any token earned while they ran)."""
+    contended = rate_envoy.stats().get("wasmcustom.rate_limit.contended", 0)
+    with ThreadPoolExecutor(8) as pool:
+        for i in range(10):
+            client = {"x-client-id": unique(f"first{i}")}
+            started = time.monotonic()
+            statuses = list(pool.map(lambda _: request(rate_envoy, "/", client).status, range(12)))
+            earned = int((time.monotonic() - started) * RATE["requests_per_second"])
+            assert sorted(set(statuses)) == [200, 429], statuses
+            assert RATE["burst"] <= statuses.count(200) <= RATE["burst"] + earned, (i, statuses, earned)
+    assert rate_envoy.stats().get("wasmcustom.rate_limit.contended", 0) == contended
+
+
 def test_rate_limit_counters_in_envoy_stats(rate_envoy: Envoy) -> None:
     names = ["wasmcustom.rate_limit.allowed", "wasmcustom.rate_limit.limited"]
     before = [rate_envoy.stats().get(n, 0) for n in names]

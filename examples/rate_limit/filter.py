@@ -10,11 +10,13 @@ The buckets live in Envoy's shared data, which every VM of the plugin (one per
 worker thread) sees. A bucket is the text ``"<tokens> <last refill, ns>"``
 under the key ``rate_limit:<client>``. Refill is lazy: each request adds the
 tokens earned since the bucket's last update (``get_current_time_nanoseconds``),
-so idle clients cost nothing and no timer is needed. The update is a
-compare-and-swap: read ``(value, cas)``, compute, ``set_shared_data(key,
-new, cas)``; if another worker wrote the key in between, the host answers
-``CasMismatchError`` and the filter reads again (up to ``MAX_ATTEMPTS`` times,
-then lets the request through and counts ``rate_limit.contended``).
+so idle clients cost nothing and no timer is needed. The update is
+:func:`proxywasm.shared.update_shared_data`: a compare-and-swap that reads
+again when another worker wrote first (up to ``MAX_ATTEMPTS`` times, then the
+request is let through and ``rate_limit.contended`` counts it). A client's
+first bucket is created under the lock key ``rate_limit:lock`` (made in
+``on_configure``): Envoy ignores the CAS of a key that does not exist yet, so
+two workers creating the same bucket at once would otherwise lose a token.
 
 Plugin configuration (JSON, every key optional; defaults shown)::
 
@@ -28,7 +30,8 @@ Allowed responses carry ``x-ratelimit-limit`` (burst) and
 import json
 
 import proxywasm
-from proxywasm import Action, CasMismatchError, HttpContext, RootContext
+from proxywasm import Action, HttpContext, RootContext
+from proxywasm.shared import SharedDataContendedError, ensure_shared_data, update_shared_data
 
 
 class ConfigError(ValueError):
@@ -39,7 +42,8 @@ ALLOWED = proxywasm.Counter("rate_limit.allowed")
 LIMITED = proxywasm.Counter("rate_limit.limited")
 CONTENDED = proxywasm.Counter("rate_limit.contended")
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 64
+LOCK_KEY = "rate_limit:lock"
 NS_PER_S = 1_000_000_000
 
 
@@ -72,6 +76,8 @@ class RateLimit(HttpContext):
     def __init__(self, context_id: int, root: "Root") -> None:
         super().__init__(context_id, root)
         self.remaining = -1
+        self.allowed = False
+        self.tokens = 0.0
 
     def client_key(self) -> str:
         header = self.root.key_header
@@ -82,24 +88,23 @@ class RateLimit(HttpContext):
         address = self.get_property_str(["source", "address"])
         return "ip:" + client_ip(address) if address else "unknown"
 
+    def take(self, value: bytes | None) -> bytes:
+        """The bucket ``value`` after this request took a token (if one is there)."""
+        now = self.get_current_time_nanoseconds()
+        tokens = refill(value, now, self.root.rate, self.root.burst)
+        self.allowed = tokens >= 1.0
+        self.tokens = tokens - 1.0 if self.allowed else tokens
+        return f"{self.tokens!r} {now}".encode()
+
     def take_token(self, key: str) -> tuple[bool, float]:
         """``(allowed, tokens left)``, updating the shared bucket with compare-and-swap."""
-        rate, burst = self.root.rate, self.root.burst
-        for _ in range(MAX_ATTEMPTS):
-            value, cas = self.get_shared_data(key)
-            now = self.get_current_time_nanoseconds()
-            tokens = refill(value, now, rate, burst)
-            allowed = tokens >= 1.0
-            if allowed:
-                tokens -= 1.0
-            try:
-                self.set_shared_data(key, f"{tokens!r} {now}".encode(), cas)
-            except CasMismatchError:
-                continue  # another worker updated this bucket: read it again
-            return allowed, tokens
-        CONTENDED.increment()
-        proxywasm.log_warn(f"rate_limit: bucket {key!r} too contended, request let through")
-        return True, 0.0
+        try:
+            update_shared_data(key, self.take, lock_key=LOCK_KEY, attempts=MAX_ATTEMPTS)
+        except SharedDataContendedError:
+            CONTENDED.increment()
+            proxywasm.log_warn(f"rate_limit: bucket {key!r} too contended, request let through")
+            return True, 0.0
+        return self.allowed, self.tokens
 
     def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         key = "rate_limit:" + self.client_key()
@@ -163,6 +168,7 @@ class Root(RootContext):
             proxywasm.log_error(f"rate_limit: invalid configuration: {exc}")
             return False
         self.rate, self.burst, self.key_header = float(rate), burst, key_header.lower()
+        ensure_shared_data(LOCK_KEY)  # every VM configures before it serves
         return True
 
     def create_http_context(self, context_id: int) -> HttpContext:

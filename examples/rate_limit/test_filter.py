@@ -239,10 +239,10 @@ def test_cas_mismatch_is_retried(contended: ContendedHost) -> None:
 
 def test_endless_contention_lets_the_request_through(contended: ContendedHost) -> None:
     assert statuses(contended, 1) == [200]
-    contended.interfere = 100
+    contended.interfere = 2 * filter_module.MAX_ATTEMPTS + 10
     _, status, headers = request(contended)
     assert status == 200 and headers["x-ratelimit-remaining"] == "0"
-    assert contended.interfere == 100 - 8  # MAX_ATTEMPTS reads
+    assert contended.interfere == filter_module.MAX_ATTEMPTS + 10  # one read per attempt
     assert contended.get_metric("rate_limit.contended") == 1
     assert contended.get_logs(LogLevel.WARN) == [
         "rate_limit: bucket 'rate_limit:h:a' too contended, request let through"
@@ -277,3 +277,44 @@ def test_invalid_configuration_is_rejected(make_host: MakeHost, configuration: A
     assert host.start_plugin() is False
     [error] = host.get_logs(LogLevel.ERROR)
     assert error.startswith("rate_limit: invalid configuration: ")
+
+
+class RacingHost(HostEmulator):
+    """Another worker creates the client's bucket (taking a token) right after this
+    VM found it missing: the moment two workers serve a new client at once."""
+
+    race_key = b"rate_limit:h:a"
+    raced = False
+
+    def proxy_get_shared_data(self, key: bytes) -> tuple[int, bytes, int]:
+        status, value, cas = super().proxy_get_shared_data(key)
+        if bytes(key) == self.race_key and not value and not self.raced:
+            self.raced = True
+            self.shared_data[self.race_key] = (f"{4.0!r} {T0}".encode(), next(self._cas))
+        return status, value, cas
+
+
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.slow)])
+def racing(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> RacingHost:
+    config = {"requests_per_second": 1, "burst": 5, "key_header": "x-client-id"}
+    host: HostEmulator
+    if request.param == "native":
+        host = RacingHost(filter_module, plugin_configuration=config)
+    else:
+        wasm = request.getfixturevalue("proxywasm_build")(PROXYWASM_FILTER)
+        host = RacingHost.from_wasm(str(wasm), plugin_configuration=config)
+    assert isinstance(host, RacingHost)
+    proxywasm_host.hosts.append(host)
+    assert host.start_vm() and host.start_plugin()
+    host.now_ns = T0
+    return host
+
+
+def test_concurrent_first_requests_of_a_client_both_count(racing: RacingHost) -> None:
+    """Envoy ignores the CAS of a missing key: the bucket is created under the lock,
+    so the other worker's token is not overwritten (4 - 1, not 5 - 1)."""
+    assert statuses(racing, 1) == [200]
+    assert racing.raced
+    assert bucket(racing, "rate_limit:h:a")[0] == 3.0
+    assert racing.get_shared_data("rate_limit:lock")[0] == b""  # the lock was let go
+    assert statuses(racing, 4) == [200, 200, 200, 429]
