@@ -7,7 +7,7 @@ map may arrive as ``b""`` or ``b"\\x00"``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from struct import Struct
 
 __all__ = ["MapSerializationError", "deserialize_map", "serialize_map", "to_bytes", "to_str"]
@@ -35,9 +35,38 @@ def to_str(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
 
-def serialize_map(pairs: Iterable[tuple[str | bytes, str | bytes]]) -> bytes:
-    """Serialise ``(name, value)`` pairs (``str`` or ``bytes``)."""
-    items = [(to_bytes(k, "header name"), to_bytes(v, "header value")) for k, v in pairs]
+#: What is not a (name, value) pair although it unpacks into two (``k, v = "ab"``).
+_NOT_A_PAIR = (str, bytes, bytearray, memoryview)
+
+
+def serialize_map(
+    pairs: Iterable[tuple[str | bytes, str | bytes]]
+    | Mapping[str, str | bytes]
+    | Mapping[bytes, str | bytes],
+) -> bytes:
+    """Serialise headers: ``(name, value)`` pairs, or a mapping ``{name: value}`` (``str`` or ``bytes``).
+
+    A mapping is serialised by its items (iterating a dict yields only its
+    keys, and ``"ab"`` would unpack into the header ``a: b``). Anything that
+    is not a pair, a bare string included, raises :class:`TypeError`.
+    """
+    if isinstance(pairs, Mapping):
+        source: Iterable[object] = pairs.items()
+    elif isinstance(pairs, _NOT_A_PAIR):
+        raise TypeError(
+            f"headers must be (name, value) pairs or a mapping, not {type(pairs).__name__}"
+        )
+    else:
+        source = pairs
+    items: list[tuple[bytes, bytes]] = []
+    for item in source:
+        if (
+            isinstance(item, (tuple, list)) and len(item) == 2
+        ):  # a list too: [name, value] from JSON
+            k, v = item
+        else:
+            raise TypeError(f"a header must be a (name, value) pair, not {item!r}")
+        items.append((to_bytes(k, "header name"), to_bytes(v, "header value")))
     sizes = b"".join(_U32_PAIR.pack(len(k), len(v)) for k, v in items)
     data = b"".join(k + b"\x00" + v + b"\x00" for k, v in items)
     return _U32.pack(len(items)) + sizes + data

@@ -16,8 +16,6 @@ import sys
 from collections.abc import Callable
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Union
 
 from . import _state
 from . import hostcalls as hc
@@ -30,7 +28,7 @@ __all__ = ["Dispatcher", "RootFactory", "registered_roots", "set_root_context", 
 #: A ``RootContext`` subclass, or any callable ``(context_id) -> RootContext``.
 RootFactory = Callable[[int], RootContext]
 if TYPE_CHECKING:
-    _Stream = Union[HttpContext, StreamContext]
+    _Stream = HttpContext | StreamContext
 
 _registry: dict[str | None, RootFactory] = {}
 
@@ -591,11 +589,13 @@ class Dispatcher:
         ctx = self.streams.pop(context_id, None) or self.roots.pop(context_id, None)
         self.pending.pop(context_id, None)
         self.broken.pop(context_id, None)
-        for table in (self.callouts,):
-            for token in [t for t, owner in table.items() if owner == context_id]:
-                del table[token]
-        for token in [t for t, (owner, _) in self.grpc_calls.items() if owner == context_id]:
-            del self.grpc_calls[token]
+        # Guarded: scanning even an empty table is measurable at tens of thousands of streams/s.
+        if self.callouts:
+            for token in [t for t, owner in self.callouts.items() if owner == context_id]:
+                del self.callouts[token]
+        if self.grpc_calls:
+            for token in [t for t, (owner, _) in self.grpc_calls.items() if owner == context_id]:
+                del self.grpc_calls[token]
         if ctx is None:
             return
         try:

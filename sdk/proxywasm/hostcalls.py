@@ -8,7 +8,7 @@ Filter authors normally use the context methods instead (``self.get_...``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 TYPE_CHECKING = False
 
@@ -79,8 +79,8 @@ __all__ = [
 ]
 
 HeaderValue = str | bytes
-#: Header pairs as filters pass them: ``[(name, value), ...]``.
-Headers = Sequence[tuple[HeaderValue, HeaderValue]]
+#: Headers as filters pass them: ``[(name, value), ...]`` or a mapping ``{name: value}``.
+Headers = Sequence[tuple[HeaderValue, HeaderValue]] | Mapping[str, HeaderValue] | Mapping[bytes, HeaderValue]
 #: A property path: ``"request.path"`` or ``["request", "path"]``.
 PropertyPath = str | Sequence[str]
 
@@ -100,7 +100,10 @@ def _check(function: str, status: int, detail: str = "") -> None:
 
 def log(level: LogLevel | int, message: str) -> None:
     """Write one entry to the host log (Envoy's log, or the emulator's)."""
-    _check("proxy_log", _abi.proxy_log(int(level), to_bytes(message, "log message")))
+    data = message.encode("utf-8", "surrogateescape") if type(message) is str else to_bytes(message, "log message")
+    status = _abi.proxy_log(int(level), data)
+    if status != _OK:
+        _check("proxy_log", status)
 
 
 def get_log_level() -> LogLevel:
@@ -140,7 +143,8 @@ def get_buffer_bytes(buffer: BufferType | int, start: int = 0, size: int | None 
     status, data = _abi.proxy_get_buffer_bytes(int(buffer), start, _MAX_SIZE if size is None else size)
     if status in (_NOT_FOUND, _EMPTY):
         return None
-    _check("proxy_get_buffer_bytes", status, BufferType(buffer).name)
+    if status != _OK:
+        _check("proxy_get_buffer_bytes", status, BufferType(buffer).name)
     return data or None  # the host hands back no bytes (a null pointer) for an empty range
 
 
@@ -149,7 +153,8 @@ def get_buffer_status(buffer: BufferType | int) -> tuple[int, int] | None:
     status, size, flags = _abi.proxy_get_buffer_status(int(buffer))
     if status == _NOT_FOUND:
         return None
-    _check("proxy_get_buffer_status", status, BufferType(buffer).name)
+    if status != _OK:
+        _check("proxy_get_buffer_status", status, BufferType(buffer).name)
     return size, flags
 
 
@@ -166,7 +171,8 @@ def set_buffer_bytes(buffer: BufferType | int, value: bytes, start: int = 0, siz
         current = get_buffer_status(buffer)
         size = max(0, (current[0] if current else 0) - start)
     status = _abi.proxy_set_buffer_bytes(int(buffer), start, size, value)
-    _check("proxy_set_buffer_bytes", status, f"{BufferType(buffer).name} start={start} size={size}")
+    if status != _OK:
+        _check("proxy_set_buffer_bytes", status, f"{BufferType(buffer).name} start={start} size={size}")
 
 
 # -- header maps ---------------------------------------------------------------
@@ -177,7 +183,8 @@ def get_map_bytes(map_type: MapType | int) -> list[tuple[bytes, bytes]]:
     status, data = _abi.proxy_get_header_map_pairs(int(map_type))
     if status == _NOT_FOUND:
         return []
-    _check("proxy_get_header_map_pairs", status, MapType(map_type).name)
+    if status != _OK:
+        _check("proxy_get_header_map_pairs", status, MapType(map_type).name)
     return deserialize_map(data)
 
 
@@ -186,8 +193,8 @@ def get_map(map_type: MapType | int) -> list[tuple[str, str]]:
     return [(to_str(k), to_str(v)) for k, v in get_map_bytes(map_type)]
 
 
-def set_map(map_type: MapType | int, pairs: Iterable[tuple[HeaderValue, HeaderValue]]) -> None:
-    """Replace a whole map."""
+def set_map(map_type: MapType | int, pairs: Iterable[tuple[HeaderValue, HeaderValue]] | Headers) -> None:
+    """Replace a whole map (pairs, or a mapping ``{name: value}``)."""
     _map_check("proxy_set_header_map_pairs", _abi.proxy_set_header_map_pairs(int(map_type), serialize_map(pairs)), map_type)
 
 
@@ -204,6 +211,8 @@ _MAP_HINTS = {
 
 
 def _map_check(function: str, status: int, map_type: MapType | int) -> None:
+    if status == _OK:  # the common case: no enum lookup for the error detail
+        return
     if status == _BAD_ARGUMENT and int(map_type) in _MAP_HINTS:
         raise HostCallError(function, status, f"{MapType(map_type).name}: {_MAP_HINTS[int(map_type)]}; "
                             "read what you need there and keep it on self")

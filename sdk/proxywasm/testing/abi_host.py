@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import ClassVar
 
 from .._serde import MapSerializationError, deserialize_map, serialize_map
 from ..types import Action, BufferType, LogLevel, MapType, MetricType, Status, StreamType
@@ -43,6 +45,20 @@ ForeignFunction = Callable[[bytes], bytes | None]
 
 PropertyValue = bytes | str | int | bool
 
+#: Defaults for what a long run keeps (see :class:`AbiHost`).
+KEEP_FINISHED = 1000
+MAX_LOG_ENTRIES = 10_000
+MAX_HISTOGRAM_SAMPLES = 10_000
+
+_REQUEST_HEADERS = int(MapType.HTTP_REQUEST_HEADERS)
+_REQUEST_TRAILERS = int(MapType.HTTP_REQUEST_TRAILERS)
+_RESPONSE_HEADERS = int(MapType.HTTP_RESPONSE_HEADERS)
+_RESPONSE_TRAILERS = int(MapType.HTTP_RESPONSE_TRAILERS)
+_MAP_TYPES = frozenset(int(m) for m in MapType)
+
+# LogLevel(n) goes through Enum.__call__; a dict lookup is ~10x cheaper on the log path.
+_LOG_LEVELS = {int(level): level for level in LogLevel}
+
 
 def encode_property(value: PropertyValue) -> bytes:
     """Encode a property as Envoy does: strings raw, integers as 8-byte little-endian, bools as one byte."""
@@ -70,7 +86,21 @@ def _first(pairs: Pairs, key: bytes) -> bytes | None:
 
 
 class AbiHost:
-    """Host state and the 39 ``proxy_*`` host functions of ABI v0.2.1."""
+    """Host state and the 39 ``proxy_*`` host functions of ABI v0.2.1.
+
+    What a long run keeps is bounded, so that the cost of a request does not
+    grow with the number served before it:
+
+    - ``http_streams`` / ``tcp_connections`` hold the *live* contexts only. A
+      finished one (after ``on_delete``) moves to ``finished_http_streams`` /
+      ``finished_connections``, which keep the ``keep_finished`` most recent
+      records (oldest dropped first; ``0`` keeps none) so that a test can still
+      inspect a finished stream. A finished context id is no longer a context:
+      ``proxy_set_effective_context`` on it answers BAD_ARGUMENT, as in Envoy.
+    - ``logs`` keeps the last ``max_log_entries`` entries (``None``: all).
+    - A histogram keeps its last ``max_histogram_samples`` samples (``None``:
+      all) in ``Metric.samples``; ``Metric.sample_count`` counts every one.
+    """
 
     def __init__(
         self,
@@ -81,7 +111,12 @@ class AbiHost:
         log_level: LogLevel,
         properties: dict[str, PropertyValue] | None,
         upstreams: list[str] | None,
+        keep_finished: int = KEEP_FINISHED,
+        max_log_entries: int | None = MAX_LOG_ENTRIES,
+        max_histogram_samples: int | None = MAX_HISTOGRAM_SAMPLES,
     ) -> None:
+        if keep_finished < 0:
+            raise ValueError(f"keep_finished must be >= 0, got {keep_finished}")
         self.vm_configuration = vm_configuration
         self.root_id = root_id
         self.vm_id = vm_id
@@ -90,11 +125,21 @@ class AbiHost:
         self.upstreams = upstreams
         #: Fixed clock for tests (nanoseconds); ``None`` reads the real clock.
         self.now_ns: int | None = None
-        self.logs: list[tuple[LogLevel, str]] = []
+        #: The last ``max_log_entries`` entries, oldest first.
+        self.logs: deque[tuple[LogLevel, str]] = deque(maxlen=max_log_entries)
         self.plugin_configurations: dict[int, bytes | None] = {}
         self.plugin_root_ids: dict[int, str] = {}
+        #: Live streams and connections (finished ones leave; see the class docstring).
         self.http_streams: dict[int, HttpStream] = {}
         self.tcp_connections: dict[int, TcpConnection] = {}
+        #: Records of the ``keep_finished`` most recently finished contexts, oldest first.
+        self.finished_http_streams: OrderedDict[int, HttpStream] = OrderedDict()
+        self.finished_connections: OrderedDict[int, TcpConnection] = OrderedDict()
+        self.keep_finished = keep_finished
+        self.max_histogram_samples = max_histogram_samples
+        #: Streams that may have host work once the running callback returns
+        #: (a local reply to send, held body / trailers to release).
+        self.ready_streams: deque[int] = deque()
         self.root_contexts: list[int] = []
         self.tick_periods: dict[int, int] = {}
         self.shared_data: dict[bytes, tuple[bytes, int]] = {}
@@ -109,7 +154,7 @@ class AbiHost:
         #: Root contexts whose ``on_done`` returned False at shutdown, waiting for ``proxy_done``.
         self.pending_done: list[int] = []
         #: Root contexts that called ``proxy_done``: deleted once the running callback returns.
-        self.pending_delete: list[int] = []
+        self.pending_delete: deque[int] = deque()
         # What the running callback may see.
         self.effective_context_id = 0
         self.callback = ""
@@ -119,7 +164,7 @@ class AbiHost:
         self.grpc_trailing_metadata: Pairs | None = None
         self.foreign_arguments: bytes | None = None
         self.last_status: tuple[int, bytes] = (0, b"")
-        self.pending_queue_ready: list[tuple[int, int]] = []
+        self.pending_queue_ready: deque[tuple[int, int]] = deque()
         self._ids = itertools.count(1)
         self._cas = itertools.count(1)
 
@@ -159,9 +204,8 @@ class AbiHost:
     # -- logging, clocks, timers ---------------------------------------------------------
 
     def proxy_log(self, log_level: int, message: bytes) -> int:
-        try:
-            level = LogLevel(log_level)
-        except ValueError:
+        level = _LOG_LEVELS.get(log_level)
+        if level is None:
             return BAD_ARGUMENT
         if level >= self.log_level:
             self.logs.append((level, message.decode("utf-8", "replace")))
@@ -258,7 +302,23 @@ class AbiHost:
 
     def _map(self, map_id: int) -> Pairs | None:
         """The live list behind a map (mutations are seen by the host), or None."""
-        if map_id in (MapType.HTTP_CALL_RESPONSE_HEADERS, MapType.HTTP_CALL_RESPONSE_TRAILERS):
+        # Stream maps first, compared as plain ints: this runs for every header access.
+        if map_id <= _RESPONSE_TRAILERS and map_id >= 0:
+            s = self.http_streams.get(self.effective_context_id)
+            if s is None or not self._map_reachable(s, map_id):
+                return None
+            if map_id == _REQUEST_HEADERS:
+                return s.request_headers
+            if map_id == _RESPONSE_HEADERS:
+                return s.response_headers
+            if map_id == _REQUEST_TRAILERS:
+                if s.request_trailers is None and self.callback == "proxy_on_request_body":
+                    s.request_trailers = []  # Envoy lets the last body chunk add trailers
+                return s.request_trailers
+            if s.response_trailers is None and self.callback == "proxy_on_response_body":
+                s.response_trailers = []
+            return s.response_trailers
+        if map_id == MapType.HTTP_CALL_RESPONSE_HEADERS or map_id == MapType.HTTP_CALL_RESPONSE_TRAILERS:
             if self.call_response is None:
                 return None
             return self.call_response[0] if map_id == MapType.HTTP_CALL_RESPONSE_HEADERS else self.call_response[2]
@@ -266,26 +326,9 @@ class AbiHost:
             return self.grpc_initial_metadata
         if map_id == MapType.GRPC_CALL_TRAILING_METADATA:
             return self.grpc_trailing_metadata
-        s = self._http()
-        if s is None:
-            return None
-        if not self._map_reachable(s, map_id):
-            return None
-        if map_id == MapType.HTTP_REQUEST_HEADERS:
-            return s.request_headers
-        if map_id == MapType.HTTP_REQUEST_TRAILERS:
-            if s.request_trailers is None and self.callback == "proxy_on_request_body":
-                s.request_trailers = []  # Envoy lets the last body chunk add trailers
-            return s.request_trailers
-        if map_id == MapType.HTTP_RESPONSE_HEADERS:
-            return s.response_headers
-        if map_id == MapType.HTTP_RESPONSE_TRAILERS:
-            if s.response_trailers is None and self.callback == "proxy_on_response_body":
-                s.response_trailers = []
-            return s.response_trailers
         return None
 
-    _OWN_CALLBACK = {
+    _OWN_CALLBACK: ClassVar[dict[int, tuple[str, ...]]] = {
         int(MapType.HTTP_REQUEST_HEADERS): ("proxy_on_request_headers",),
         int(MapType.HTTP_REQUEST_TRAILERS): ("proxy_on_request_trailers", "proxy_on_request_body"),
         int(MapType.HTTP_RESPONSE_HEADERS): ("proxy_on_response_headers",),
@@ -316,7 +359,7 @@ class AbiHost:
     )
 
     def _writable_map(self, map_id: int) -> tuple[int, Pairs | None]:
-        if map_id not in MapType._value2member_map_:
+        if map_id not in _MAP_TYPES:
             return BAD_ARGUMENT, None
         if map_id in self._READ_ONLY or self.callback == "proxy_on_log":
             return BAD_ARGUMENT, None
@@ -348,7 +391,7 @@ class AbiHost:
         return OK
 
     def proxy_get_header_map_value(self, map_id: int, key: bytes) -> tuple[int, bytes]:
-        if map_id not in MapType._value2member_map_:
+        if map_id not in _MAP_TYPES:
             return BAD_ARGUMENT, b""
         m = self._map(map_id)
         if m is None:
@@ -386,6 +429,8 @@ class AbiHost:
     def proxy_continue_stream(self, stream_type: int) -> int:
         s = self._http()
         c = self._tcp()
+        if s is not None and stream_type in (StreamType.HTTP_REQUEST, StreamType.HTTP_RESPONSE):
+            self.ready_streams.append(s.context_id)  # held body / trailers may go now
         if stream_type == StreamType.HTTP_REQUEST and s is not None:
             s.request_action = s.action = Action.CONTINUE
             s.request_headers_paused = False  # held body / trailers are delivered after the callback
@@ -445,6 +490,7 @@ class AbiHost:
         except MapSerializationError:
             return SERIALIZATION_FAILURE
         grpc = grpc_status if grpc_status < 0x80000000 else grpc_status - 0x100000000
+        self.ready_streams.append(s.context_id)
         s.pending_local_response = LocalResponse(
             status_code=status_code,
             headers=[(k.decode("utf-8", "surrogateescape").lower(), v.decode("utf-8", "surrogateescape")) for k, v in headers],
@@ -617,7 +663,8 @@ class AbiHost:
             if m.name == text and m.metric_type == metric_type:
                 return OK, m.metric_id
         metric_id = self._new_id()
-        self.metrics[metric_id] = Metric(metric_id, MetricType(metric_type), text)
+        samples: deque[int] = deque(maxlen=self.max_histogram_samples)
+        self.metrics[metric_id] = Metric(metric_id, MetricType(metric_type), text, samples=samples)
         return OK, metric_id
 
     def proxy_record_metric(self, metric_id: int, value: int) -> int:
@@ -626,6 +673,7 @@ class AbiHost:
             return NOT_FOUND
         if m.metric_type == MetricType.HISTOGRAM:
             m.samples.append(value)
+            m.sample_count += 1
         elif m.metric_type == MetricType.COUNTER:
             m.value += value  # Envoy: recording on a counter adds
         else:
@@ -720,7 +768,7 @@ class AbiHost:
             return NOT_FOUND, b""
         try:
             result = fn(bytes(arguments))
-        except Exception as exc:  # a failing host extension is the host's failure
+        except Exception as exc:  # noqa: BLE001 -- a failing host extension is the host's failure
             self.logs.append((LogLevel.ERROR, f"foreign function {name!r} raised {exc!r}"))
             return INTERNAL_FAILURE, b""
         return OK, bytes(result or b"")

@@ -8,16 +8,25 @@ wasmtime against the same host state, so one test can run both ways.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Any, Protocol, Self
+from typing import Any, ClassVar, Protocol, Self
 
 from .. import _nullhost, _state
 from ..contexts import HttpContext, RootContext
 from ..dispatcher import Dispatcher, RootFactory
 from ..types import Action, LogLevel, MapType, MetricType, PeerType
-from .abi_host import AbiHost, ForeignFunction, PropertyValue, encode_property
+from .abi_host import (
+    KEEP_FINISHED,
+    MAX_HISTOGRAM_SAMPLES,
+    MAX_LOG_ENTRIES,
+    AbiHost,
+    ForeignFunction,
+    PropertyValue,
+    encode_property,
+)
 from .state import (
     GrpcCallAttributes,
     HttpCallAttributes,
@@ -29,8 +38,11 @@ from .state import (
 
 __all__ = ["Callbacks", "HeadersIn", "HostEmulator"]
 
-#: Headers as a test passes them: pairs or a dict, ``str`` or ``bytes``.
-HeadersIn = Sequence[tuple[str | bytes, str | bytes]] | dict[str, str]
+#: Action(n) goes through Enum.__call__; a dict lookup is cheaper on the per-callback path.
+_ACTIONS: dict[object, Action] = {int(a): a for a in Action}
+
+#: Headers as a test passes them: pairs or a mapping (a dict), ``str`` or ``bytes``.
+HeadersIn = Sequence[tuple[str | bytes, str | bytes]] | Mapping[str, str] | Mapping[bytes, bytes]
 
 
 class Callbacks(Protocol):
@@ -58,15 +70,24 @@ def _b(value: str | bytes) -> bytes:
 def _pairs(headers: HeadersIn | None) -> Pairs:
     if headers is None:
         return []
-    items = headers.items() if isinstance(headers, dict) else headers
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"headers must be (name, value) pairs or a mapping, got {type(items).__name__}")
     out: Pairs = []
+    append = out.append
     for item in items:
+        # Fast path first (str pairs, what tests pass); anything else is checked below.
+        if type(item) is tuple and len(item) == 2:
+            name, value = item
+            if type(name) is str and type(value) is str:
+                append((name.encode("utf-8", "surrogateescape").lower(), value.encode("utf-8", "surrogateescape")))
+                continue
         if not isinstance(item, tuple) or len(item) != 2:
             raise TypeError(f"headers must be (name, value) pairs, got {item!r}")
         name, value = item
         if not isinstance(name, (str, bytes)) or not isinstance(value, (str, bytes)):
             raise TypeError(f"header name and value must be str or bytes, got {item!r}")
-        out.append((_b(name).lower(), _b(value)))
+        append((_b(name).lower(), _b(value)))
     return out
 
 
@@ -94,6 +115,21 @@ class HostEmulator(AbiHost):
     ``raise_callback_errors=True`` re-raises an exception from a callback after
     logging it, instead of applying the failure policy, so that ``pytest
     --pdb`` stops where it happened (native filters only).
+
+    A long run costs the same per request at the end as at the start, and
+    what it keeps is bounded:
+
+    - A finished stream or connection (``complete_http_context`` /
+      ``complete_connection``) leaves the live tables. Its record stays
+      inspectable (``get_http_stream``, ``get_current_*``,
+      ``get_sent_local_response``, ``get_connection`` ...) for the
+      ``keep_finished`` most recently finished contexts (default 1000; older
+      ones raise ``KeyError``). Its id is no longer a context for the filter:
+      ``set_effective_context`` on it fails with BAD_ARGUMENT, as in Envoy.
+    - ``get_logs`` / ``get_all_logs`` see the last ``max_log_entries``
+      entries (default 10,000; ``None`` keeps every one).
+    - ``get_histogram`` returns the last ``max_histogram_samples`` samples of
+      a histogram (default 10,000; ``None`` keeps every one).
     """
 
     def __init__(
@@ -108,6 +144,9 @@ class HostEmulator(AbiHost):
         properties: dict[str, PropertyValue] | None = None,
         upstreams: list[str] | None = None,
         raise_callback_errors: bool = False,
+        keep_finished: int = KEEP_FINISHED,
+        max_log_entries: int | None = MAX_LOG_ENTRIES,
+        max_histogram_samples: int | None = MAX_HISTOGRAM_SAMPLES,
         _callbacks: Any = None,
     ) -> None:
         super().__init__(
@@ -117,6 +156,9 @@ class HostEmulator(AbiHost):
             log_level=log_level,
             properties=properties,
             upstreams=upstreams,
+            keep_finished=keep_finished,
+            max_log_entries=max_log_entries,
+            max_histogram_samples=max_histogram_samples,
         )
         if _callbacks is not None:
             self._vm: Any = _callbacks
@@ -169,7 +211,10 @@ class HostEmulator(AbiHost):
     # -- calling the module ---------------------------------------------------------------
 
     def _invoke(self, name: str, context_id: int, *args: int) -> Any:
-        previous = (_nullhost.active, self.effective_context_id, self.callback)
+        # Unrolled save / restore: this runs for every callback of every stream.
+        previous_active = _nullhost.active
+        previous_context = self.effective_context_id
+        previous_callback = self.callback
         _nullhost.active = self
         self.effective_context_id = context_id
         self.callback = name
@@ -178,26 +223,44 @@ class HostEmulator(AbiHost):
             result = getattr(self._vm, name)(context_id, *args)
         finally:
             self._depth -= 1
-            _nullhost.active, self.effective_context_id, self.callback = previous
-        if self._depth == 0:
+            _nullhost.active = previous_active
+            self.effective_context_id = previous_context
+            self.callback = previous_callback
+        if self._depth == 0 and (self.ready_streams or self.pending_delete or self.pending_queue_ready):
             self._deliver()
         return result
 
     def _deliver(self) -> None:
-        """What the host does once a callback returns: local replies, queue wake-ups."""
+        """What the host does once a callback returns: local replies, queue wake-ups.
+
+        Only streams marked in ``ready_streams`` (a local reply was sent, a
+        direction was resumed) are visited, so the cost does not grow with the
+        number of streams open or served.
+        """
+        ready, deletes, queue = self.ready_streams, self.pending_delete, self.pending_queue_ready
+        if not (ready or deletes or queue):
+            return
         for _ in range(1000):
             progressed = False
-            for stream in list(self.http_streams.values()):
-                if stream.pending_local_response is not None:
-                    self._send_local_reply(stream)
+            if ready:
+                # Stream order (creation order), as Envoy's per-stream work is independent.
+                batch = sorted(set(ready))
+                ready.clear()
+                for context_id in batch:
+                    stream = self.http_streams.get(context_id)
+                    if stream is None:
+                        continue
+                    if stream.pending_local_response is not None:
+                        self._send_local_reply(stream)
+                    elif not self._release_held(stream):
+                        continue
                     progressed = True
-                elif self._release_held(stream):
-                    progressed = True
-            if self.pending_delete:
-                self._delete_root(self.pending_delete.pop(0))
+                    ready.append(context_id)  # look again next round: the other direction may go too
+            if deletes:
+                self._delete_root(deletes.popleft())
                 progressed = True
-            if self.pending_queue_ready:
-                owner, queue_id = self.pending_queue_ready.pop(0)
+            if queue:
+                owner, queue_id = queue.popleft()
                 self._invoke("proxy_on_queue_ready", owner, queue_id)
                 progressed = True
             if not progressed:
@@ -313,9 +376,12 @@ class HostEmulator(AbiHost):
     # -- HTTP streams --------------------------------------------------------------------------
 
     def _stream(self, context_id: int) -> HttpStream:
-        stream = self.http_streams.get(context_id)
+        stream = self.http_streams.get(context_id) or self.finished_http_streams.get(context_id)
         if stream is None:
-            raise KeyError(f"no HTTP stream with context id {context_id} (use initialize_http_context())")
+            raise KeyError(
+                f"no HTTP stream with context id {context_id} (use initialize_http_context()); "
+                f"finished streams are kept for the last {self.keep_finished} only (keep_finished=)"
+            )
         return stream
 
     def initialize_http_context(self, root_context_id: int | None = None) -> int:
@@ -328,7 +394,7 @@ class HostEmulator(AbiHost):
         self._invoke("proxy_on_context_create", ctx, root)
         return ctx
 
-    _KEEPS = {
+    _KEEPS: ClassVar[dict[str, MapType]] = {
         "proxy_on_request_headers": MapType.HTTP_REQUEST_HEADERS,
         "proxy_on_request_trailers": MapType.HTTP_REQUEST_TRAILERS,
         "proxy_on_response_headers": MapType.HTTP_RESPONSE_HEADERS,
@@ -336,7 +402,10 @@ class HostEmulator(AbiHost):
     }
 
     def _http_callback(self, stream: HttpStream, name: str, *args: int) -> Action:
-        action = Action(self._invoke(name, stream.context_id, *args))
+        result = self._invoke(name, stream.context_id, *args)
+        action = _ACTIONS.get(result)
+        if action is None:  # not an action: let Action() raise its own error
+            action = Action(result)
         stream.action = action
         if action == Action.PAUSE and name in self._KEEPS:
             stream.kept_maps.add(int(self._KEEPS[name]))
@@ -439,10 +508,27 @@ class HostEmulator(AbiHost):
         return action
 
     def complete_http_context(self, context_id: int) -> None:
-        """End the stream: ``on_log``, ``on_done``, ``on_delete`` (as Envoy 1.40 orders them)."""
+        """End the stream: ``on_log``, ``on_done``, ``on_delete`` (as Envoy 1.40 orders them).
+
+        The stream then leaves ``http_streams``; its record stays readable
+        among the ``keep_finished`` most recently finished. Completing a
+        finished stream again does nothing.
+        """
         stream = self._stream(context_id)
+        if stream.done:
+            return
         self._finish(context_id)
         stream.done = True
+        self._retire(self.http_streams, self.finished_http_streams, context_id)
+
+    def _retire(self, live: dict[int, Any], finished: OrderedDict[int, Any], context_id: int) -> None:
+        """Move a finished context's record from the live table to the bounded finished one."""
+        record = live.pop(context_id, None)
+        if record is None or self.keep_finished == 0:
+            return
+        finished[context_id] = record
+        if len(finished) > self.keep_finished:
+            finished.popitem(last=False)  # O(1), unlike deleting a plain dict's first key over and over
 
     def _finish(self, context_id: int) -> None:
         # Envoy ignores what a stream context's on_done returns (only root
@@ -457,8 +543,9 @@ class HostEmulator(AbiHost):
         self._invoke("proxy_on_delete", context_id)
         # The context is gone: Envoy cancels the calls it still had in flight.
         for table in (self.http_calls, self.grpc_calls):
-            for token in [t for t, call in table.items() if call.context_id == context_id]:
-                del table[token]
+            if table:
+                for token in [t for t, call in table.items() if call.context_id == context_id]:
+                    del table[token]
 
     def shutdown(self) -> None:
         """Stop the VM, as Envoy does on a drain or a configuration change.
@@ -531,9 +618,12 @@ class HostEmulator(AbiHost):
     # -- TCP connections --------------------------------------------------------------------------
 
     def _connection(self, context_id: int) -> TcpConnection:
-        conn = self.tcp_connections.get(context_id)
+        conn = self.tcp_connections.get(context_id) or self.finished_connections.get(context_id)
         if conn is None:
-            raise KeyError(f"no TCP connection with context id {context_id} (use initialize_connection())")
+            raise KeyError(
+                f"no TCP connection with context id {context_id} (use initialize_connection()); "
+                f"finished connections are kept for the last {self.keep_finished} only (keep_finished=)"
+            )
         return conn
 
     def initialize_connection(self, root_context_id: int | None = None) -> tuple[int, Action]:
@@ -586,8 +676,11 @@ class HostEmulator(AbiHost):
     def complete_connection(self, context_id: int) -> None:
         """End the connection: ``on_done``, ``on_log``, ``on_delete``."""
         conn = self._connection(context_id)
+        if conn.done:
+            return
         self._finish(context_id)
         conn.done = True
+        self._retire(self.tcp_connections, self.finished_connections, context_id)
 
     def get_connection(self, context_id: int) -> TcpConnection:
         """The host-side record of a connection (buffers, forwarded bytes, closes)."""

@@ -144,7 +144,10 @@ class Metric:
     metric_type: MetricType
     name: str
     value: int = 0
-    samples: list[int] = field(default_factory=list)
+    #: The most recent histogram samples (the host bounds how many, see ``AbiHost``).
+    samples: deque[int] = field(default_factory=deque)
+    #: Every histogram sample ever recorded, including those no longer in ``samples``.
+    sample_count: int = 0
 
 
 @dataclass

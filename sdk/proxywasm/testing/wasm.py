@@ -26,6 +26,9 @@ __all__ = ["WasmCallbacks", "WasmTrapError"]
 
 _UNIMPLEMENTED = int(Status.UNIMPLEMENTED)
 
+#: The WASI namespaces Envoy provides, with the same functions in each.
+_WASI = ("wasi_snapshot_preview1", "wasi_unstable")
+
 
 class WasmTrapError(RuntimeError):
     """The module trapped (a crash inside the filter, or an unsupported import was used)."""
@@ -155,8 +158,12 @@ class WasmCallbacks:
             if imp.module == "env" and name in table:
                 adapter = _Adapter(table[name], self)
                 linker.define_func("env", name, ty, adapter, access_caller=True)
-            elif imp.module == "wasi_snapshot_preview1" and name == "fd_write":
+            elif imp.module in _WASI and name == "fd_write":
                 linker.define_func(imp.module, name, ty, self._fd_write, access_caller=True)
+            elif imp.module == "wasi_unstable":
+                # Envoy (proxy-wasm-cpp-host) serves the same WASI functions under both
+                # names; older SDKs (AssemblyScript's) import the older one.
+                self._alias_wasi(linker, name)
             elif imp.module == "env":
                 # Not in ABI v0.2.1 (an older or newer ABI function): answer UNIMPLEMENTED.
                 self.unimplemented.append(name)
@@ -184,6 +191,18 @@ class WasmCallbacks:
             self._call(init)
 
     # -- plumbing -----------------------------------------------------------------------
+
+    def _alias_wasi(self, linker: Any, name: str) -> None:
+        """Serve ``wasi_unstable::name`` with wasmtime's ``wasi_snapshot_preview1::name``.
+
+        A name wasmtime does not define stays undefined, so instantiation
+        names the missing import as it would for any other.
+        """
+        try:
+            func = linker.get(self.store, "wasi_snapshot_preview1", name)
+        except self._wt.WasmtimeError:
+            return
+        linker.define(self.store, "wasi_unstable", name, func)
 
     def _has(self, name: str) -> bool:
         try:
@@ -238,6 +257,8 @@ class WasmCallbacks:
             return func(self.store, *args)
         except self._wt.Trap as exc:
             raise WasmTrapError(f"{self.path.name} trapped: {exc}") from None
+        except self._wt.ExitTrap as exc:  # WASI proc_exit: the VM is gone, as a crash is to Envoy
+            raise WasmTrapError(f"{self.path.name} called proc_exit({exc.code})") from None
 
     # -- the callbacks -------------------------------------------------------------------
 
