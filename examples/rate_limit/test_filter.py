@@ -250,10 +250,20 @@ def test_endless_contention_lets_the_request_through(contended: ContendedHost) -
 
 
 @pytest.mark.parametrize(
-    "config", [{"requests_per_second": 2.5, "burst": 1}, {"key_header": "X-Key"}, {}]
+    ("config", "burst"), [({"requests_per_second": 2.5, "burst": 1}, 1), ({"key_header": "X-Key"}, 20), ({}, 20)]
 )
-def test_valid_configurations(make_host: MakeHost, config: dict[str, Any]) -> None:
-    make_host(plugin_configuration=config)
+def test_valid_configurations(make_host: MakeHost, config: dict[str, Any], burst: int) -> None:
+    """Each accepted configuration takes effect: its burst, then 429; its key header, lower-cased."""
+    host = make_host(plugin_configuration=config)
+    host.now_ns = T0
+    assert statuses(host, burst + 1) == [200] * burst + [429]
+    _, _, headers = request(host)
+    assert headers["x-ratelimit-limit"] == str(burst)
+    if "key_header" in config:
+        ctx = host.initialize_http_context()
+        host.call_on_request_headers(ctx, [(":path", "/"), ("x-key", "k1")], end_of_stream=True)
+        host.complete_http_context(ctx)
+        assert host.get_shared_data("rate_limit:h:k1")[0] is not None
 
 
 @pytest.mark.parametrize(
