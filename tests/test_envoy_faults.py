@@ -65,10 +65,16 @@ class _Upstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        self._answer()
+        self._answer_unless_gone()
 
     def do_POST(self) -> None:
-        self._answer()
+        self._answer_unless_gone()
+
+    def _answer_unless_gone(self) -> None:
+        try:
+            self._answer()
+        except OSError:
+            pass  # Envoy reset the upstream request (the filter failed the stream)
 
     def _answer(self) -> None:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
