@@ -211,19 +211,25 @@ class ContendedHost(HostEmulator):
         return status, value, cas
 
 
-@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.slow)])
-def contended(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> ContendedHost:
+def started(request: pytest.FixtureRequest, proxywasm_host: HostFactory, cls: type[HostEmulator]) -> Any:
+    """A started host of subclass ``cls``, native or compiled as ``request.param`` says."""
     config = {"requests_per_second": 1, "burst": 5, "key_header": "x-client-id"}
     host: HostEmulator
     if request.param == "native":
-        host = ContendedHost(filter_module, plugin_configuration=config)
+        host = cls(filter_module, plugin_configuration=config)
     else:
         wasm = request.getfixturevalue("proxywasm_build")(PROXYWASM_FILTER)
-        host = ContendedHost.from_wasm(str(wasm), plugin_configuration=config)
-    assert isinstance(host, ContendedHost)
+        host = cls.from_wasm(str(wasm), plugin_configuration=config)
+    assert isinstance(host, cls)
     proxywasm_host.hosts.append(host)  # cleaned up with the fixture's hosts
     assert host.start_vm() and host.start_plugin()
     host.now_ns = T0
+    return host
+
+
+@pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.slow)])
+def contended(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> ContendedHost:
+    host: ContendedHost = started(request, proxywasm_host, ContendedHost)
     return host
 
 
@@ -306,17 +312,7 @@ class RacingHost(HostEmulator):
 
 @pytest.fixture(params=["native", pytest.param("wasm", marks=pytest.mark.slow)])
 def racing(request: pytest.FixtureRequest, proxywasm_host: HostFactory) -> RacingHost:
-    config = {"requests_per_second": 1, "burst": 5, "key_header": "x-client-id"}
-    host: HostEmulator
-    if request.param == "native":
-        host = RacingHost(filter_module, plugin_configuration=config)
-    else:
-        wasm = request.getfixturevalue("proxywasm_build")(PROXYWASM_FILTER)
-        host = RacingHost.from_wasm(str(wasm), plugin_configuration=config)
-    assert isinstance(host, RacingHost)
-    proxywasm_host.hosts.append(host)
-    assert host.start_vm() and host.start_plugin()
-    host.now_ns = T0
+    host: RacingHost = started(request, proxywasm_host, RacingHost)
     return host
 
 
