@@ -35,8 +35,28 @@ from .state import (
     Pairs,
     TcpConnection,
 )
+from .wasm import DEFAULT_MEMORY_LIMIT, WasmTrapError
 
-__all__ = ["Callbacks", "HeadersIn", "HostEmulator"]
+__all__ = ["FAILURE_POLICIES", "Callbacks", "HeadersIn", "HostEmulator"]
+
+#: What the host does once the VM trapped, as Envoy's ``failure_policy``
+#: (``FAIL_CLOSED`` / ``FAIL_OPEN`` / ``FAIL_RELOAD``).
+FAILURE_POLICIES = ("closed", "open", "reload")
+
+#: What a callback answers on a failed VM (proxy-wasm-cpp-host's CHECK_FAIL):
+#: the stream callbacks stop their stream unless the policy is open.
+_STREAM_CALLBACKS = frozenset(
+    f"proxy_on_{n}"
+    for n in (
+        "request_headers",
+        "request_body",
+        "request_trailers",
+        "response_headers",
+        "response_body",
+        "response_trailers",
+    )
+)
+_CONNECTION_CALLBACKS = frozenset(("proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data"))
 
 #: Action(n) goes through Enum.__call__; a dict lookup is cheaper on the per-callback path.
 _ACTIONS: dict[object, Action] = {int(a): a for a in Action}
@@ -130,6 +150,18 @@ class HostEmulator(AbiHost):
       entries (default 10,000; ``None`` keeps every one).
     - ``get_histogram`` returns the last ``max_histogram_samples`` samples of
       a histogram (default 10,000; ``None`` keeps every one).
+
+    A compiled module can trap (see :class:`~proxywasm.testing.wasm.WasmTrapError`,
+    raised by the call that trapped). The VM is then gone and
+    ``failure_policy`` decides, as Envoy's does, what every later callback
+    gets: ``"closed"`` (the default, Envoy's too) answers each HTTP stream
+    with a local ``503`` and closes each TCP connection without calling the
+    module, until :meth:`reload_vm`; ``"open"`` lets streams and connections
+    pass without the filter; ``"reload"`` starts a fresh VM (``on_vm_start``
+    and ``on_configure`` again, host state such as shared data kept) when
+    the next stream or connection begins. Envoy waits a backoff (1 s)
+    before that reload and answers 503 meanwhile; the harness reloads at
+    once. Streams begun on the dead VM keep failing.
     """
 
     def __init__(
@@ -147,6 +179,7 @@ class HostEmulator(AbiHost):
         keep_finished: int = KEEP_FINISHED,
         max_log_entries: int | None = MAX_LOG_ENTRIES,
         max_histogram_samples: int | None = MAX_HISTOGRAM_SAMPLES,
+        failure_policy: str = "closed",
         _callbacks: Any = None,
     ) -> None:
         super().__init__(
@@ -160,14 +193,26 @@ class HostEmulator(AbiHost):
             max_log_entries=max_log_entries,
             max_histogram_samples=max_histogram_samples,
         )
-        if _callbacks is not None:
-            self._vm: Any = _callbacks
-        else:
-            self._vm = Dispatcher(_roots_of(root))
+        if failure_policy not in FAILURE_POLICIES:
+            raise ValueError(f"failure_policy must be one of {', '.join(FAILURE_POLICIES)}, not {failure_policy!r}")
+        self.failure_policy = failure_policy
+        #: The trap that killed the VM, until a reload (``None`` while it lives).
+        self.vm_failure: WasmTrapError | None = None
+        #: Streams and connections begun on a VM that has since been replaced.
+        self._stale_contexts: set[int] = set()
+        self._vm_broken = False  # vm_failure or stale contexts: the one check on the hot path
+        roots = _roots_of(root)
+
+        def native() -> Any:
+            vm = Dispatcher(roots)
             # Debugging aid: after the error log, let the exception reach the test
             # (so `pytest --pdb` stops in the callback). Off by default: Envoy and
             # the compiled module apply the failure policy instead.
-            self._vm.reraise = raise_callback_errors
+            vm.reraise = raise_callback_errors
+            return vm
+
+        self._new_vm: Callable[[], Any] = (lambda: _callbacks) if _callbacks is not None else native
+        self._vm: Any = self._new_vm()
         self._plugin_configuration = _config(plugin_configuration)
         self._root_context_id = 0
         self._depth = 0
@@ -199,13 +244,20 @@ class HostEmulator(AbiHost):
         path: str,
         *,
         plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
         **kwargs: Any,
     ) -> Self:
-        """Run a compiled proxy-wasm module (ours or another SDK's) under wasmtime."""
+        """Run a compiled proxy-wasm module (ours or another SDK's) under wasmtime.
+
+        ``memory_limit`` caps the VM's linear memory in bytes (default 1 GiB,
+        proxy-wasm-cpp-host's default in Envoy); other ``kwargs`` go to the
+        constructor (``failure_policy=`` ...).
+        """
         from .wasm import WasmCallbacks
 
         host = cls(plugin_configuration=plugin_configuration, **kwargs)
-        host._vm = WasmCallbacks(path, host)
+        host._new_vm = lambda: WasmCallbacks(path, host, memory_limit=memory_limit)
+        host._vm = host._new_vm()
         return host
 
     # -- calling the module ---------------------------------------------------------------
@@ -220,7 +272,13 @@ class HostEmulator(AbiHost):
         self.callback = name
         self._depth += 1
         try:
-            result = getattr(self._vm, name)(context_id, *args)
+            if self._vm_broken and (self.vm_failure is not None or context_id in self._stale_contexts):
+                result = self._on_failed_vm(name, context_id)
+            else:
+                result = getattr(self._vm, name)(context_id, *args)
+        except WasmTrapError as exc:
+            self._trapped(name, context_id, exc)
+            raise
         finally:
             self._depth -= 1
             _nullhost.active = previous_active
@@ -229,6 +287,74 @@ class HostEmulator(AbiHost):
         if self._depth == 0 and (self.ready_streams or self.pending_delete or self.pending_queue_ready):
             self._deliver()
         return result
+
+    def _trapped(self, name: str, context_id: int, exc: WasmTrapError) -> None:
+        """The VM died in ``name``: log it as Envoy does and fail that callback's stream."""
+        if self.vm_failure is None:
+            self.vm_failure = exc
+            self._vm_broken = True
+            self.logs.append((LogLevel.CRITICAL, f"Function: {name} failed: {exc}"))
+        self._on_failed_vm(name, context_id)
+        if self._depth == 1 and self.ready_streams:
+            self._depth = 0  # the local reply goes out before the error reaches the test
+            try:
+                self._deliver()
+            finally:
+                self._depth = 1
+
+    def _on_failed_vm(self, name: str, context_id: int) -> int:
+        """What a callback gets once its VM is gone (proxy-wasm-cpp-host's CHECK_FAIL).
+
+        The module is not called. Under ``"open"`` streams and connections
+        continue; otherwise an HTTP stream gets a local 503 (details
+        ``wasm_fail_stream``) and a connection is closed, both paused.
+        """
+        if name in _STREAM_CALLBACKS:
+            if self.failure_policy == "open":
+                return int(Action.CONTINUE)
+            stream = self.http_streams.get(context_id)
+            if stream is not None:
+                stream.action = Action.PAUSE  # also for the call that trapped and returned nothing
+            if stream is not None and stream.local_response is None and stream.pending_local_response is None:
+                stream.pending_local_response = LocalResponse(503, [], b"", "wasm_fail_stream", 14)
+                self.ready_streams.append(context_id)
+            return int(Action.PAUSE)
+        if name in _CONNECTION_CALLBACKS:
+            if self.failure_policy == "open":
+                return int(Action.CONTINUE)
+            conn = self.tcp_connections.get(context_id)
+            if conn is not None:
+                conn.downstream_closed = conn.upstream_closed = True
+            return int(Action.PAUSE)
+        return 1 if name == "proxy_on_done" else 0  # on_done: nothing left to wait for
+
+    def reload_vm(self) -> None:
+        """Replace the VM with a fresh one, as Envoy does on a reload.
+
+        Every plugin's root context is created again and gets
+        ``on_vm_start`` / ``on_configure`` with its configuration; host state
+        (shared data, queues, metrics, logs) is kept. Streams and connections
+        begun on the old VM stay failed. Called by the host itself under
+        ``failure_policy="reload"`` when a stream or connection begins after a trap.
+        """
+        self._stale_contexts.update(self.http_streams)
+        self._stale_contexts.update(self.tcp_connections)
+        self.vm_failure = None
+        self._vm_broken = bool(self._stale_contexts)
+        self._vm = self._new_vm()
+        self.tick_periods.clear()
+        for root in list(self.root_contexts):
+            self._invoke("proxy_on_context_create", root, 0)
+            if root == self._root_context_id:
+                self._vm_started = bool(
+                    self._invoke("proxy_on_vm_start", root, len(self.vm_configuration or b""))
+                )
+            config = self.plugin_configurations.get(root)
+            self._invoke("proxy_on_configure", root, len(config or b""))
+
+    def _reload_if_due(self) -> None:
+        if self.vm_failure is not None and self.failure_policy == "reload":
+            self.reload_vm()
 
     def _deliver(self) -> None:
         """What the host does once a callback returns: local replies, queue wake-ups.
@@ -389,6 +515,7 @@ class HostEmulator(AbiHost):
         root = root_context_id or self._root_context_id
         if not root:
             raise RuntimeError("start_vm() and start_plugin() first")
+        self._reload_if_due()
         ctx = self._new_id()
         self.http_streams[ctx] = HttpStream(ctx, root)
         self._invoke("proxy_on_context_create", ctx, root)
@@ -524,6 +651,9 @@ class HostEmulator(AbiHost):
     def _retire(self, live: dict[int, Any], finished: OrderedDict[int, Any], context_id: int) -> None:
         """Move a finished context's record from the live table to the bounded finished one."""
         record = live.pop(context_id, None)
+        if self._stale_contexts:
+            self._stale_contexts.discard(context_id)
+            self._vm_broken = bool(self._stale_contexts) or self.vm_failure is not None
         if record is None or self.keep_finished == 0:
             return
         finished[context_id] = record
@@ -631,6 +761,7 @@ class HostEmulator(AbiHost):
         root = root_context_id or self._root_context_id
         if not root:
             raise RuntimeError("start_vm() and start_plugin() first")
+        self._reload_if_due()
         ctx = self._new_id()
         conn = TcpConnection(ctx, root)
         self.tcp_connections[ctx] = conn

@@ -22,7 +22,7 @@ from ..types import LogLevel, Status
 if TYPE_CHECKING:
     from .abi_host import AbiHost
 
-__all__ = ["WasmCallbacks", "WasmTrapError"]
+__all__ = ["DEFAULT_MEMORY_LIMIT", "WasmCallbacks", "WasmTrapError"]
 
 _UNIMPLEMENTED = int(Status.UNIMPLEMENTED)
 
@@ -30,8 +30,19 @@ _UNIMPLEMENTED = int(Status.UNIMPLEMENTED)
 _WASI = ("wasi_snapshot_preview1", "wasi_unstable")
 
 
+#: A VM's linear memory may grow to this many bytes: proxy-wasm-cpp-host's
+#: default (``PROXY_WASM_HOST_MAX_WASM_MEMORY_SIZE_BYTES``, 1 GiB), which Envoy uses.
+DEFAULT_MEMORY_LIMIT = 1 << 30
+
+
 class WasmTrapError(RuntimeError):
-    """The module trapped (a crash inside the filter, or an unsupported import was used)."""
+    """The module trapped: the VM is gone, as it is to Envoy after a crash.
+
+    The one error type for every way a module can die: a wasm trap
+    (``unreachable``, an out-of-bounds access, a native stack overflow,
+    ``abort``), WASI ``proc_exit`` (``os._exit``) and a failed allocation of
+    host data in the module. The host then applies its ``failure_policy``.
+    """
 
 
 def _abi() -> Any:
@@ -132,7 +143,7 @@ class _Adapter:
 class WasmCallbacks:
     """The ``proxy_on_*`` exports of a module, callable like a native Dispatcher."""
 
-    def __init__(self, path: str | Path, host: AbiHost) -> None:
+    def __init__(self, path: str | Path, host: AbiHost, *, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
         import wasmtime
 
         self.path = Path(path)
@@ -142,6 +153,10 @@ class WasmCallbacks:
         self._wt = wasmtime
         self.engine = _engine()
         self.store = wasmtime.Store(self.engine)
+        if memory_limit <= 0:
+            raise ValueError(f"memory_limit must be a positive number of bytes, not {memory_limit}")
+        # Past the limit memory.grow fails (-1), as in Envoy: CPython then raises MemoryError.
+        self.store.set_limits(memory_size=memory_limit)
         self.module = _compiled(self.engine, self.path)
         wasi = wasmtime.WasiConfig()
         self.store.set_wasi(wasi)
