@@ -217,7 +217,7 @@ def render_stub(abi: Abi | None = None) -> str:
     abi = abi or load()
     head = [
         "# Generated from abi.toml by `python -m proxywasm_abi`. Do not edit.",
-        '"""Low-level host module of proxy-wasm ABI v%s, as seen from Python.' % abi.version,
+        f'"""Low-level host module of proxy-wasm ABI v{abi.version}, as seen from Python.',
         "",
         "Inside a compiled module it is the generated C glue; natively it is the",
         "null runtime (`proxywasm.testing.HostEmulator`). Functions without outputs",
@@ -228,11 +228,20 @@ def render_stub(abi: Abi | None = None) -> str:
         "",
     ]
     mod: list[str] = []
-    proto: list[str] = ["", "class HostABI(Protocol):", '    """Every host function of the ABI."""', ""]
+    proto: list[str] = [
+        "",
+        "class HostABI(Protocol):",
+        '    """Every host function of the ABI."""',
+        "",
+    ]
     for f in abi.proxy_imports:
         ins = ", ".join(f"{p.name}: {_py_type(p.kind)}" for p in f.py_inputs())
         outs = f.py_outputs()
-        ret = "int" if not outs else "tuple[int, %s]" % ", ".join(_py_type(o.kind) for o in outs)
+        ret = (
+            "int"
+            if not outs
+            else "tuple[int, {}]".format(", ".join(_py_type(o.kind) for o in outs))
+        )
         mod.append(f"def {f.name}({ins}) -> {ret}: ...")
         sep = ", " if ins else ""
         proto.append(f"    def {f.name}(self{sep}{ins}) -> {ret}: ...")

@@ -9,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from proxywasm_compiler.build import BuildError, build_filter
 
 pytestmark = pytest.mark.slow
@@ -47,7 +46,10 @@ def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 
 def test_missing_module_names_it_and_the_importer(tmp_path: Path) -> None:
-    src = _write(tmp_path, GOOD.replace("import proxywasm\n", "import proxywasm\nimport no_such_module_here\n"))
+    src = _write(
+        tmp_path,
+        GOOD.replace("import proxywasm\n", "import proxywasm\nimport no_such_module_here\n"),
+    )
     err = _fails(tmp_path, src, "no_such_module_here")
     assert f"{src}:2" in str(err)
 
@@ -56,7 +58,9 @@ def test_c_extension_is_refused(tmp_path: Path) -> None:
     import importlib.machinery
 
     (tmp_path / f"fastthing{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"\x7fELF")
-    src = _write(tmp_path, GOOD.replace("import proxywasm\n", "import proxywasm\nimport fastthing\n"))
+    src = _write(
+        tmp_path, GOOD.replace("import proxywasm\n", "import proxywasm\nimport fastthing\n")
+    )
     err = _fails(tmp_path, src, "C extension")
     assert "fastthing" in str(err) and "f.py" in str(err)
 
@@ -84,11 +88,23 @@ def test_existing_output_survives_a_failed_build(tmp_path: Path) -> None:
 def test_cli_exit_codes(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "proxywasm_compiler.cli", "build"]
     bad = _write(tmp_path, "def (:\n", "bad.py")
-    proc = subprocess.run([*cli, str(bad), "-o", str(tmp_path / "bad.wasm")], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [*cli, str(bad), "-o", str(tmp_path / "bad.wasm")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode != 0
     assert "proxywasm: error:" in proc.stderr and "bad.py:1" in proc.stderr
     good = _write(tmp_path, GOOD, "good.py")
-    proc = subprocess.run([*cli, str(good), "-o", str(tmp_path / "good.wasm")], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [*cli, str(good), "-o", str(tmp_path / "good.wasm")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "built " in proc.stderr and (tmp_path / "good.wasm").read_bytes()[:4] == b"\0asm"
 
@@ -148,7 +164,10 @@ def test_without_compiler_namedtuple_still_works_and_eval_explains(tmp_path: Pat
 def test_a_filter_calling_exec_keeps_the_compiler(tmp_path: Path) -> None:
     import io
 
-    src = _write(tmp_path, NAMEDTUPLE_FILTER.replace('getattr(builtins, "ev" + "al")("1 + 1")', 'exec("x = 1")'))
+    src = _write(
+        tmp_path,
+        NAMEDTUPLE_FILTER.replace('getattr(builtins, "ev" + "al")("1 + 1")', 'exec("x = 1")'),
+    )
     progress = io.StringIO()
     build_filter(src, tmp_path / "exec.wasm", progress=progress)
     assert "keeping the Python compiler" in progress.getvalue()

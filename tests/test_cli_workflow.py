@@ -191,6 +191,7 @@ def test_new_compiled_tests_and_envoy_yaml(tmp_path: Path) -> None:
 
 def test_dump_yaml_round_trips() -> None:
     import yaml  # PyYAML, a dev dependency
+
     doc: dict[str, Any] = {
         "@type": "type.googleapis.com/x",
         "plain": "ingress_http",
@@ -229,6 +230,7 @@ def test_dump_yaml_is_block_style() -> None:
 
 def test_envoy_config_yaml(fake_wasm: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml  # PyYAML, a dev dependency
+
     code, out, err = run_cli(
         capsys,
         "envoy-config",
@@ -252,7 +254,9 @@ def test_envoy_config_yaml(fake_wasm: Path, capsys: pytest.CaptureFixture[str]) 
     hcm = listener["filter_chains"][0]["filters"][-1]["typed_config"]
     wasm = hcm["http_filters"][0]["typed_config"]["config"]
     assert (
-        wasm["root_id"] == "r1" and wasm["vm_config"]["vm_id"] == "v1" and wasm["failure_policy"] == "FAIL_OPEN"
+        wasm["root_id"] == "r1"
+        and wasm["vm_config"]["vm_id"] == "v1"
+        and wasm["failure_policy"] == "FAIL_OPEN"
     )
     assert wasm["vm_config"]["runtime"] == "envoy.wasm.runtime.v8"
     assert wasm["vm_config"]["code"]["local"]["filename"] == str(fake_wasm.resolve())
@@ -267,6 +271,7 @@ def test_envoy_config_json_matches_yaml(
     fake_wasm: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import yaml  # PyYAML, a dev dependency
+
     _, as_yaml, _ = run_cli(capsys, "envoy-config", str(fake_wasm))
     _, as_json, _ = run_cli(capsys, "envoy-config", str(fake_wasm), "--format", "json")
     assert json.loads(as_json) == yaml.safe_load(as_yaml)
@@ -364,6 +369,7 @@ def test_envoy_validates_the_printed_config(
 
 def test_istio_wasm_plugin(fake_wasm: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import yaml  # PyYAML, a dev dependency
+
     code, out, err = run_cli(
         capsys,
         "istio",
@@ -656,23 +662,45 @@ def test_oci_of_a_real_module(
 
 @pytest.mark.parametrize(
     ("policy", "envoy_name", "istio_name"),
-    [("closed", "FAIL_CLOSED", "FAIL_CLOSE"), ("open", "FAIL_OPEN", "FAIL_OPEN"), ("reload", "FAIL_RELOAD", "FAIL_RELOAD")],
+    [
+        ("closed", "FAIL_CLOSED", "FAIL_CLOSE"),
+        ("open", "FAIL_OPEN", "FAIL_OPEN"),
+        ("reload", "FAIL_RELOAD", "FAIL_RELOAD"),
+    ],
 )
 def test_failure_policy_reaches_envoy_and_istio(
-    fake_wasm: Path, capsys: pytest.CaptureFixture[str], policy: str, envoy_name: str, istio_name: str
+    fake_wasm: Path,
+    capsys: pytest.CaptureFixture[str],
+    policy: str,
+    envoy_name: str,
+    istio_name: str,
 ) -> None:
-    code, out, err = run_cli(capsys, "envoy-config", str(fake_wasm), "--failure-policy", policy, "--format", "json")
+    code, out, err = run_cli(
+        capsys, "envoy-config", str(fake_wasm), "--failure-policy", policy, "--format", "json"
+    )
     assert code == 0, err
-    hcm = json.loads(out)["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][-1]["typed_config"]
+    hcm = json.loads(out)["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][-1][
+        "typed_config"
+    ]
     assert hcm["http_filters"][0]["typed_config"]["config"]["failure_policy"] == envoy_name
     code, out, err = run_cli(
-        capsys, "istio", str(fake_wasm), "--url", "file:///f.wasm", "--failure-policy", policy, "--format", "json"
+        capsys,
+        "istio",
+        str(fake_wasm),
+        "--url",
+        "file:///f.wasm",
+        "--failure-policy",
+        policy,
+        "--format",
+        "json",
     )
     assert code == 0, err
     assert json.loads(out)["spec"]["failStrategy"] == istio_name
 
 
-def test_unknown_failure_policy_is_refused(fake_wasm: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_failure_policy_is_refused(
+    fake_wasm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as info:
         run_cli(capsys, "envoy-config", str(fake_wasm), "--failure-policy", "retry")
     assert info.value.code == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import wasmtime
-
 from proxywasm_compiler.dce import strip_unreachable
 
 WAT = """

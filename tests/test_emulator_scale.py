@@ -294,7 +294,9 @@ def test_a_module_importing_either_wasi_namespace_runs(tmp_path: Path, wasi: str
     ctx = host.initialize_http_context()
     assert host.call_on_request_headers(ctx, [(":path", "/")]) == Action.CONTINUE
     assert host.get_current_request_headers(ctx) == [(":path", "/"), ("x-wasi", wasi)]
-    assert host.get_all_logs() == [(LogLevel.INFO, f"hello from {wasi}")]  # fd_write(1): an INFO line
+    assert host.get_all_logs() == [
+        (LogLevel.INFO, f"hello from {wasi}")
+    ]  # fd_write(1): an INFO line
     with pytest.raises(WasmTrapError, match=r"proc_exit\(3\)"):
         host.tick(host.root_context_id)
 

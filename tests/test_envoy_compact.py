@@ -105,7 +105,9 @@ def test_raising_functions_fail_closed_with_a_traceback(
 
 
 def test_add_header_with_configuration(envoy: Envoy) -> None:
-    reply = envoy.request("/some/path?q=1", headers={"op": "arith", "a": "1", "b": "1"}, timeout=TIMEOUT)
+    reply = envoy.request(
+        "/some/path?q=1", headers={"op": "arith", "a": "1", "b": "1"}, timeout=TIMEOUT
+    )
     assert reply.status == 200
     assert reply.headers["x-request-path"] == "/some/path?q=1"
     # http.client decodes header bytes as latin-1; the filter wrote UTF-8.

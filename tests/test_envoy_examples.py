@@ -313,12 +313,16 @@ def test_rate_limit_concurrent_requests_share_one_bucket(rate_envoy: Envoy) -> N
     client = {"x-client-id": unique("concurrent")}
     assert request(rate_envoy, "/", client).status == 200  # the bucket exists: 2 tokens left
     with ThreadPoolExecutor(8) as pool:
-        statuses = sorted(pool.map(lambda _: request(rate_envoy, "/", client).status, range(12)))
+        statuses = sorted(
+            pool.map(lambda _, c=client: request(rate_envoy, "/", c).status, range(12))
+        )
     # Compare-and-swap across both workers' VMs: exactly the 2 tokens left are spent.
     assert statuses == [200] * 2 + [429] * 10
 
 
-def test_rate_limit_new_clients_under_concurrent_first_requests_count_exactly(rate_envoy: Envoy) -> None:
+def test_rate_limit_new_clients_under_concurrent_first_requests_count_exactly(
+    rate_envoy: Envoy,
+) -> None:
     """Both workers create a new client's bucket at once: Envoy ignores the CAS of a
     missing key, so the filter creates buckets under its lock. Exactly ``burst``
     requests of each new client pass (plus any token earned while they ran)."""
@@ -327,10 +331,16 @@ def test_rate_limit_new_clients_under_concurrent_first_requests_count_exactly(ra
         for i in range(10):
             client = {"x-client-id": unique(f"first{i}")}
             started = time.monotonic()
-            statuses = list(pool.map(lambda _: request(rate_envoy, "/", client).status, range(12)))
+            statuses = list(
+                pool.map(lambda _, c=client: request(rate_envoy, "/", c).status, range(12))
+            )
             earned = int((time.monotonic() - started) * RATE["requests_per_second"])
             assert sorted(set(statuses)) == [200, 429], statuses
-            assert RATE["burst"] <= statuses.count(200) <= RATE["burst"] + earned, (i, statuses, earned)
+            assert RATE["burst"] <= statuses.count(200) <= RATE["burst"] + earned, (
+                i,
+                statuses,
+                earned,
+            )
     assert rate_envoy.stats().get("wasmcustom.rate_limit.contended", 0) == contended
 
 

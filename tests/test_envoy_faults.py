@@ -159,8 +159,12 @@ def fault_config(wasm: Path, servers: Servers, policy: str) -> dict[str, Any]:
     endpoint = tcp_cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
     endpoint["address"]["socket_address"]["port_value"] = tcp_port
     resources["clusters"].append(tcp_cluster)
-    network = FilterSpec(wasm, name="faults_tcp", root_id="tcp", vm_id="faults", network=True, failure_policy=policy)
-    wasm_filter = envoy_config([network], ("127.0.0.1", tcp_port))["static_resources"]["listeners"][0]
+    network = FilterSpec(
+        wasm, name="faults_tcp", root_id="tcp", vm_id="faults", network=True, failure_policy=policy
+    )
+    wasm_filter = envoy_config([network], ("127.0.0.1", tcp_port))["static_resources"]["listeners"][
+        0
+    ]
     tcp_proxy = {
         "name": "envoy.filters.network.tcp_proxy",
         "typed_config": {
@@ -175,7 +179,9 @@ def fault_config(wasm: Path, servers: Servers, policy: str) -> dict[str, Any]:
         {
             "name": "tcp",
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-            "filter_chains": [{"filters": [wasm_filter["filter_chains"][0]["filters"][0], tcp_proxy]}],
+            "filter_chains": [
+                {"filters": [wasm_filter["filter_chains"][0]["filters"][0], tcp_proxy]}
+            ],
         },
     )
     return config
@@ -214,17 +220,23 @@ def _envoy(wasm: Path, servers: Servers, policy: str, workdir: Path) -> Iterator
 
 
 @pytest.fixture(scope="module")
-def raising(wasm: Path, servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
+def raising(
+    wasm: Path, servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Envoy]:
     yield from _envoy(wasm, servers, "closed", tmp_path_factory.mktemp("raising"))
 
 
 @pytest.fixture(scope="module")
-def closed(wasm: Path, servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
+def closed(
+    wasm: Path, servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Envoy]:
     yield from _envoy(wasm, servers, "closed", tmp_path_factory.mktemp("closed"))
 
 
 @pytest.fixture(scope="module")
-def reload(wasm: Path, servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
+def reload(
+    wasm: Path, servers: Servers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Envoy]:
     yield from _envoy(wasm, servers, "reload", tmp_path_factory.mktemp("reload"))
 
 
@@ -234,7 +246,9 @@ def reload(wasm: Path, servers: Servers, tmp_path_factory: pytest.TempPathFactor
 class Outcome:
     """What the client saw: a status and a complete body, or a reset stream."""
 
-    def __init__(self, status: int | None, body: bytes, headers: dict[str, str], reset: bool) -> None:
+    def __init__(
+        self, status: int | None, body: bytes, headers: dict[str, str], reset: bool
+    ) -> None:
         self.status = status
         self.body = body
         self.headers = headers
@@ -259,7 +273,9 @@ def send(envoy: Envoy, fault: str = "", where: str = "request_headers") -> Outco
     ]
     if fault:
         head += [f"x-fault: {fault}", f"x-fault-in: {where}"]
-    raw = ("\r\n".join(head) + "\r\n\r\n").encode() + b"4\r\nbody\r\n0\r\nx-request-trailer: 1\r\n\r\n"
+    raw = (
+        "\r\n".join(head) + "\r\n\r\n"
+    ).encode() + b"4\r\nbody\r\n0\r\nx-request-trailer: 1\r\n\r\n"
     sock = socket.create_connection(("127.0.0.1", envoy.port), timeout=TIMEOUT)
     try:
         sock.sendall(raw)
@@ -311,18 +327,24 @@ def test_a_raising_callback_answers_500(raising: Envoy, fault: str, where: str) 
     before = len(errors(raising, *needles))
     outcome = send(raising, fault, where)
     assert outcome.status == 500 and not outcome.forwarded, outcome
-    wait_for(lambda: len(errors(raising, *needles)) == before + 1, f"one error entry naming {needles}")
+    wait_for(
+        lambda: len(errors(raising, *needles)) == before + 1, f"one error entry naming {needles}"
+    )
     assert_serves(raising)
 
 
 @pytest.mark.parametrize("where", RESPONSE_STARTED)
 @pytest.mark.parametrize("fault", ["value", "keyboard", "base"])
-def test_a_failure_after_the_response_started_resets_the_stream(raising: Envoy, fault: str, where: str) -> None:
+def test_a_failure_after_the_response_started_resets_the_stream(
+    raising: Envoy, fault: str, where: str
+) -> None:
     needles = (f"on_http_{where}", RAISING[fault])
     before = len(errors(raising, *needles))
     outcome = send(raising, fault, where)
     assert outcome.reset and not outcome.forwarded, outcome
-    wait_for(lambda: len(errors(raising, *needles)) == before + 1, f"one error entry naming {needles}")
+    wait_for(
+        lambda: len(errors(raising, *needles)) == before + 1, f"one error entry naming {needles}"
+    )
     assert_serves(raising)
 
 
@@ -330,16 +352,26 @@ def test_a_failing_callout_answer_answers_500(raising: Envoy) -> None:
     before = len(errors(raising, "on_http_call_response", "ValueError: deny"))
     outcome = send(raising, "value", "callout")
     assert outcome.status == 500, outcome
-    wait_for(lambda: len(errors(raising, "on_http_call_response", "ValueError: deny")) == before + 1, "the entry")
+    wait_for(
+        lambda: len(errors(raising, "on_http_call_response", "ValueError: deny")) == before + 1,
+        "the entry",
+    )
     assert_serves(raising)
 
 
-@pytest.mark.parametrize(("where", "callback"), [("log", "on_log"), ("tick", "on_tick"), ("queue", "on_queue_ready")])
-def test_callbacks_without_a_stream_log_once_and_live_on(raising: Envoy, where: str, callback: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "callback"), [("log", "on_log"), ("tick", "on_tick"), ("queue", "on_queue_ready")]
+)
+def test_callbacks_without_a_stream_log_once_and_live_on(
+    raising: Envoy, where: str, callback: str
+) -> None:
     before = len(errors(raising, callback, "ValueError: deny"))
     outcome = send(raising, "value", where)
     assert outcome.forwarded, outcome  # the fault comes after (or beside) the stream
-    wait_for(lambda: len(errors(raising, callback, "ValueError: deny")) == before + 1, f"the {callback} entry")
+    wait_for(
+        lambda: len(errors(raising, callback, "ValueError: deny")) == before + 1,
+        f"the {callback} entry",
+    )
     assert_serves(raising)
 
 
@@ -350,8 +382,12 @@ def test_a_full_heap_still_answers_500(raising: Envoy) -> None:
 
 
 @pytest.mark.parametrize("where", REQUEST_SIDE)
-def test_an_exception_escaping_the_dispatcher_answers_500_from_c(raising: Envoy, where: str) -> None:
-    needle = f"python callback proxy_on_{where} failed outside the exception barrier (KeyboardInterrupt)"
+def test_an_exception_escaping_the_dispatcher_answers_500_from_c(
+    raising: Envoy, where: str
+) -> None:
+    needle = (
+        f"python callback proxy_on_{where} failed outside the exception barrier (KeyboardInterrupt)"
+    )
     before = len(errors(raising, needle))
     outcome = send(raising, "escape", where)
     assert outcome.status == 500, outcome
@@ -410,7 +446,9 @@ def test_soak(raising: Envoy) -> None:
     )
     assert not wrong, wrong[:5]
     new_errors = errors(raising)[errors_before:]
-    assert all("ValueError: deny" in e for e in new_errors), [e for e in new_errors if "deny" not in e][:3]
+    assert all("ValueError: deny" in e for e in new_errors), [
+        e for e in new_errors if "deny" not in e
+    ][:3]
     assert rss_end - rss_start < 16 * 1024, (rss_start, rss_end)
 
 

@@ -108,7 +108,12 @@ def post_in_pieces(envoy: Envoy, path: str, pieces: list[bytes]) -> Reply:
     """POST with a content-length, sending the body in separate writes so the
     filter sees several body callbacks (and must PAUSE to buffer them)."""
     return envoy.request(
-        path, method="POST", headers={"content-type": "text/plain"}, body=pieces, timeout=TIMEOUT, pause=0.1
+        path,
+        method="POST",
+        headers={"content-type": "text/plain"},
+        body=pieces,
+        timeout=TIMEOUT,
+        pause=0.1,
     )
 
 

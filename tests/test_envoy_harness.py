@@ -27,13 +27,29 @@ DATA = Path(__file__).parent / "data"
 def envoy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
     out = tmp_path_factory.mktemp("envoy") / "c_filter.wasm"
     subprocess.run(
-        [sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-mexec-model=reactor", "-O2", "-s",
-         "-o", str(out), str(DATA / "c_filter.c")],
+        [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "cc",
+            "-target",
+            "wasm32-wasi",
+            "-mexec-model=reactor",
+            "-O2",
+            "-s",
+            "-o",
+            str(out),
+            str(DATA / "c_filter.c"),
+        ],
         check=True,
         timeout=600,
     )
     upstream = EchoServer()
-    proxy = Envoy(envoy_config([FilterSpec(out, configuration='{"from": "envoy"}')], ("127.0.0.1", upstream.port)))
+    proxy = Envoy(
+        envoy_config(
+            [FilterSpec(out, configuration='{"from": "envoy"}')], ("127.0.0.1", upstream.port)
+        )
+    )
     try:
         proxy.start(timeout=120)
         yield proxy

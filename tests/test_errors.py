@@ -133,7 +133,11 @@ def test_wrong_type_from_the_http_context_factory() -> None:
     ctx = host.initialize_http_context()
     assert host.call_on_request_headers(ctx, REQUEST) == Action.PAUSE
     (entry,) = host.get_logs(LogLevel.ERROR)
-    assert "R.create_http_context returned" in entry and "NotAContext" in entry and "HttpContext" in entry
+    assert (
+        "R.create_http_context returned" in entry
+        and "NotAContext" in entry
+        and "HttpContext" in entry
+    )
     reply = host.get_sent_local_response(ctx)
     assert reply is not None and reply.status_code == 500
 
@@ -262,7 +266,9 @@ def test_exception_in_a_callout_response_fails_the_stream_closed() -> None:
             self.dispatch_http_call("c", REQUEST)
             return Action.PAUSE
 
-        def on_http_call_response(self, token_id: int, num_headers: int, body_size: int, num_trailers: int) -> None:
+        def on_http_call_response(
+            self, token_id: int, num_headers: int, body_size: int, num_trailers: int
+        ) -> None:
             raise RuntimeError("bad answer")
 
     class R(RootContext):
@@ -301,7 +307,9 @@ def test_sys_exit_in_a_callback_does_not_end_the_vm() -> None:
     host = HostEmulator(Root)
     assert host.start_vm() and host.start_plugin()
     ctx = host.initialize_http_context()
-    assert host.call_on_request_headers(ctx, [(":path", "/exit")], end_of_stream=True) == Action.PAUSE
+    assert (
+        host.call_on_request_headers(ctx, [(":path", "/exit")], end_of_stream=True) == Action.PAUSE
+    )
     reply = host.get_sent_local_response(ctx)
     assert reply is not None and reply.status_code == 500
     [error] = host.get_logs(LogLevel.ERROR)

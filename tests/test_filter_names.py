@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from proxywasm_compiler.build import BuildError, build_filter
 
-FILTER = (Path(__file__).resolve().parent.parent / "examples" / "add_header" / "filter.py").read_text()
+FILTER = (
+    Path(__file__).resolve().parent.parent / "examples" / "add_header" / "filter.py"
+).read_text()
 
 CASES = {
     "json.py": ("would shadow the standard library module 'json'", "json_filter.py"),

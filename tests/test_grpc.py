@@ -14,7 +14,9 @@ class Root(RootContext):
 
     def on_grpc_call_response(self, token_id: int, status_code: int, response_size: int) -> None:
         msg = self.get_grpc_receive_message() if status_code == 0 else None
-        self.events.append(("response", token_id, status_code, response_size, msg, self.get_grpc_status()))
+        self.events.append(
+            ("response", token_id, status_code, response_size, msg, self.get_grpc_status())
+        )
 
     def on_grpc_stream_initial_metadata(self, token_id: int, num_elements: int) -> None:
         self.events.append(("initial", token_id, num_elements, self.get_grpc_initial_metadata()))
@@ -44,9 +46,16 @@ def start(**kwargs: object) -> tuple[HostEmulator, Root]:
 def test_unary_call_attributes_and_answer() -> None:
     host, root = start()
     with host.in_context():
-        token = root.dispatch_grpc_call("grpc", "pkg.Svc", "Get", [("x-md", "1")], b"\x08\x01", timeout_ms=300)
+        token = root.dispatch_grpc_call(
+            "grpc", "pkg.Svc", "Get", [("x-md", "1")], b"\x08\x01", timeout_ms=300
+        )
     (call,) = host.get_grpc_call_attributes()
-    assert (call.token, call.upstream, call.service, call.method) == (token, "grpc", "pkg.Svc", "Get")
+    assert (call.token, call.upstream, call.service, call.method) == (
+        token,
+        "grpc",
+        "pkg.Svc",
+        "Get",
+    )
     assert call.initial_metadata == [("x-md", "1")] and call.messages == [b"\x08\x01"]
     assert call.timeout_ms == 300 and not call.is_stream
     host.call_on_grpc_receive(token, b"reply")
@@ -77,7 +86,11 @@ def test_stream_metadata_messages_and_close() -> None:
         root.send_grpc_stream_message(token, b"m1")
         root.send_grpc_stream_message(token, b"m2")
     (call,) = host.get_grpc_call_attributes()
-    assert call.is_stream and call.messages == [b"m1", b"m2"] and call.initial_metadata == [("x-md", "a")]
+    assert (
+        call.is_stream
+        and call.messages == [b"m1", b"m2"]
+        and call.initial_metadata == [("x-md", "a")]
+    )
     host.call_on_grpc_receive_initial_metadata(token, [("server", "s")])
     host.call_on_grpc_receive(token, b"r1")
     host.call_on_grpc_receive(token, b"r22")

@@ -22,7 +22,9 @@ def start(
             on_headers(self)
             return Action.PAUSE
 
-        def on_http_call_response(self, token_id: int, num_headers: int, body_size: int, num_trailers: int) -> None:
+        def on_http_call_response(
+            self, token_id: int, num_headers: int, body_size: int, num_trailers: int
+        ) -> None:
             if on_response is not None:
                 on_response(self, token_id, num_headers, body_size, num_trailers)
 
@@ -42,7 +44,9 @@ def test_dispatch_records_the_call_attributes() -> None:
 
     def on_headers(f: HttpContext) -> None:
         tokens.append(
-            f.dispatch_http_call("auth", CALL + [("X-Key", "k")], b'{"q":1}', [("x-trailer", "t")], timeout_ms=250)
+            f.dispatch_http_call(
+                "auth", CALL + [("X-Key", "k")], b'{"q":1}', [("x-trailer", "t")], timeout_ms=250
+            )
         )
 
     host, ctx = start(on_headers)
@@ -77,7 +81,9 @@ def test_each_call_gets_its_own_token() -> None:
 def test_answer_headers_body_and_trailers_in_the_callback() -> None:
     seen: list[object] = []
 
-    def on_response(f: HttpContext, token: int, n_headers: int, body_size: int, n_trailers: int) -> None:
+    def on_response(
+        f: HttpContext, token: int, n_headers: int, body_size: int, n_trailers: int
+    ) -> None:
         seen.append((n_headers, body_size, n_trailers))
         seen.append(f.get_http_call_response_headers())
         seen.append(f.get_http_call_response_header("X-Answer"))
@@ -88,7 +94,9 @@ def test_answer_headers_body_and_trailers_in_the_callback() -> None:
 
     host, _ = start(lambda f: f.dispatch_http_call("auth", CALL), on_response)
     (call,) = host.get_http_call_attributes()
-    host.call_on_http_call_response(call.token, [(":status", "200"), ("x-answer", "42")], b"hello", [("t", "1")])
+    host.call_on_http_call_response(
+        call.token, [(":status", "200"), ("x-answer", "42")], b"hello", [("t", "1")]
+    )
     assert seen == [
         (2, 5, 1),
         [(":status", "200"), ("x-answer", "42")],
@@ -112,7 +120,9 @@ def test_answer_arrives_at_the_context_that_dispatched_it() -> None:
             self.dispatch_http_call("auth", CALL)
             return Action.PAUSE
 
-        def on_http_call_response(self, token_id: int, num_headers: int, body_size: int, num_trailers: int) -> None:
+        def on_http_call_response(
+            self, token_id: int, num_headers: int, body_size: int, num_trailers: int
+        ) -> None:
             on_response(self, token_id)
             self.set_http_request_header("x-answered", str(self.context_id))
             self.resume_http_request()
@@ -138,7 +148,9 @@ def test_root_context_can_dispatch_and_receive() -> None:
         def on_tick(self) -> None:
             seen.append(("dispatched", self.dispatch_http_call("config", CALL)))
 
-        def on_http_call_response(self, token_id: int, num_headers: int, body_size: int, num_trailers: int) -> None:
+        def on_http_call_response(
+            self, token_id: int, num_headers: int, body_size: int, num_trailers: int
+        ) -> None:
             seen.append(("answered", token_id, self.get_http_call_response_body()))
 
     host = HostEmulator(Root)
@@ -181,7 +193,11 @@ def test_unknown_upstream_when_upstreams_are_declared() -> None:
 
     host, _ = start(on_headers, upstreams=["known"])
     assert len(tokens) == 1
-    assert len(errors) == 1 and errors[0].status == Status.BAD_ARGUMENT and "'unknown'" in str(errors[0])
+    assert (
+        len(errors) == 1
+        and errors[0].status == Status.BAD_ARGUMENT
+        and "'unknown'" in str(errors[0])
+    )
     assert [c.upstream for c in host.get_http_call_attributes()] == ["known"]
 
 
@@ -193,7 +209,9 @@ def test_any_upstream_is_accepted_without_a_declared_list() -> None:
 def test_callout_failure_arrives_with_no_headers() -> None:
     seen: list[object] = []
 
-    def on_response(f: HttpContext, token: int, n_headers: int, body_size: int, n_trailers: int) -> None:
+    def on_response(
+        f: HttpContext, token: int, n_headers: int, body_size: int, n_trailers: int
+    ) -> None:
         seen.append((n_headers, body_size, n_trailers))
         seen.append(f.get_http_call_response_headers())
         seen.append(f.get_http_call_response_body())
@@ -245,7 +263,9 @@ def test_call_response_headers_are_read_only() -> None:
 def test_pending_callout_of_a_finished_stream_is_cancelled() -> None:
     # Envoy cancels a context's outstanding calls when the context goes away.
     answered: list[int] = []
-    host, ctx = start(lambda f: f.dispatch_http_call("auth", CALL), lambda f, token, *_: answered.append(token))
+    host, ctx = start(
+        lambda f: f.dispatch_http_call("auth", CALL), lambda f, token, *_: answered.append(token)
+    )
     assert len(host.get_http_call_attributes()) == 1
     host.complete_http_context(ctx)
     assert host.get_http_call_attributes() == []

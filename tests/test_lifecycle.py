@@ -249,7 +249,10 @@ def test_several_plugins_with_root_ids() -> None:
 
         unknown = HostEmulator(root_id="zzz")
         unknown.start_vm()
-        assert any("no root context registered for root_id 'zzz'" in m for m in unknown.get_logs(LogLevel.ERROR))
+        assert any(
+            "no root context registered for root_id 'zzz'" in m
+            for m in unknown.get_logs(LogLevel.ERROR)
+        )
     finally:
         _registry.clear()
         _registry.update(saved)

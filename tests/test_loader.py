@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from proxywasm import dispatcher
 from proxywasm.testing import HostEmulator, filter_roots, load_filter
 

@@ -9,10 +9,17 @@ import pytest
 from proxywasm import Action, HttpContext, RootContext
 from proxywasm.testing import HostEmulator
 
-REQUEST = [(":method", "PUT"), (":path", "/items/7?full=1"), (":authority", "shop.example"), (":scheme", "https")]
+REQUEST = [
+    (":method", "PUT"),
+    (":path", "/items/7?full=1"),
+    (":authority", "shop.example"),
+    (":scheme", "https"),
+]
 
 
-def in_request(fn: Callable[[HttpContext], object], **kwargs: object) -> tuple[object, HostEmulator, int]:
+def in_request(
+    fn: Callable[[HttpContext], object], **kwargs: object
+) -> tuple[object, HostEmulator, int]:
     out: list[object] = []
 
     class F(HttpContext):
@@ -36,7 +43,14 @@ def test_request_attributes_follow_the_headers() -> None:
     def fn(f: HttpContext) -> object:
         return {
             p: f.get_property_str(p)
-            for p in ("request.path", "request.url_path", "request.query", "request.method", "request.host", "request.scheme")
+            for p in (
+                "request.path",
+                "request.url_path",
+                "request.query",
+                "request.method",
+                "request.host",
+                "request.scheme",
+            )
         }
 
     got, _, _ = in_request(fn)
@@ -56,13 +70,17 @@ def test_path_as_a_list_of_segments() -> None:
 
 
 def test_missing_property_is_none() -> None:
-    got, _, _ = in_request(lambda f: (f.get_property("no.such.thing"), f.get_property_str("request.id")))
+    got, _, _ = in_request(
+        lambda f: (f.get_property("no.such.thing"), f.get_property_str("request.id"))
+    )
     assert got == (None, None)
 
 
 def test_plugin_root_id_and_vm_id() -> None:
     got, _, _ = in_request(
-        lambda f: (f.get_property_str("plugin_root_id"), f.get_property_str("plugin_vm_id")), root_id="my_root", vm_id="vm1"
+        lambda f: (f.get_property_str("plugin_root_id"), f.get_property_str("plugin_vm_id")),
+        root_id="my_root",
+        vm_id="vm1",
     )
     assert got == ("my_root", "vm1")
 
@@ -90,7 +108,9 @@ def test_negative_int_property_round_trips() -> None:
 def test_host_set_property_after_construction() -> None:
     class F(HttpContext):
         def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
-            self.set_http_request_header("x-region", self.get_property_str("node.metadata.region") or "?")
+            self.set_http_request_header(
+                "x-region", self.get_property_str("node.metadata.region") or "?"
+            )
             return Action.CONTINUE
 
     host = HostEmulator.for_http_context(F)

@@ -67,7 +67,9 @@ def test_updates_create_under_the_lock_then_compare_and_swap(host: HostEmulator)
 
 
 def test_a_missing_key_without_a_lock_is_refused(host: HostEmulator) -> None:
-    with pytest.raises(ProxyWasmError, match=r"key 'n' does not exist: create it with ensure_shared_data"):
+    with pytest.raises(
+        ProxyWasmError, match=r"key 'n' does not exist: create it with ensure_shared_data"
+    ):
         run(host, lambda: update_shared_data("n", incr))
     assert host.get_shared_data("n") == (None, None)
 

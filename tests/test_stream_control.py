@@ -29,7 +29,9 @@ class AuthFilter(HttpContext):
         self.events.append(("request_trailers", self.get_http_request_trailers()))
         return Action.CONTINUE
 
-    def on_http_call_response(self, token_id: int, num_headers: int, body_size: int, num_trailers: int) -> None:
+    def on_http_call_response(
+        self, token_id: int, num_headers: int, body_size: int, num_trailers: int
+    ) -> None:
         status = self.get_http_call_response_header(":status")
         self.events.append(("call_response", status))
         if status == "200":

@@ -23,13 +23,16 @@ HELLO = b"def f(x):\n    return x * 2\n"
 
 # --- fast: wasm binary reader/writer ---------------------------------------------
 
+
 @pytest.mark.parametrize("n", [0, 1, 63, 64, 127, 128, 624485, 2**32 - 1, 2**40])
 def test_uleb_roundtrip(n: int) -> None:
     enc = wasmbin.uleb(n)
     assert wasmbin.read_uleb(enc + b"\xff", 0) == (n, len(enc))
 
 
-@pytest.mark.parametrize("n", [0, 1, -1, 63, 64, -64, -65, 2**31 - 1, -(2**31), 2**63 - 1, -(2**63)])
+@pytest.mark.parametrize(
+    "n", [0, 1, -1, 63, 64, -64, -65, 2**31 - 1, -(2**31), 2**63 - 1, -(2**63)]
+)
 def test_sleb_roundtrip(n: int) -> None:
     enc = wasmbin.sleb(n)
     assert wasmbin.read_sleb(enc + b"\xff", 0) == (n, len(enc))
@@ -93,7 +96,9 @@ def test_snapshot_small_module() -> None:
     assert {e.name for e in info.exports} == {"memory", "get", "big", "peek", "pages"}
     assert info.memory_limits is not None and info.memory_limits[1] == 2
     assert [(i.module, i.name) for i in info.imports] == [
-        ("wasi_snapshot_preview1", "random_get"), ("env", "proxy_log")]
+        ("wasi_snapshot_preview1", "random_get"),
+        ("env", "proxy_log"),
+    ]
     store, ex = _instance(res.wasm)
     assert ex["get"](store) == 105  # type: ignore[operator]
     assert ex["big"](store) == -81985529216486896  # type: ignore[operator]
@@ -139,6 +144,7 @@ def test_forbidden_imports_are_reported() -> None:
 
 # --- slow: the real toolchain -------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Built:
     tc: toolchain.Toolchain
@@ -164,28 +170,54 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     seconds["freeze"] = time.perf_counter() - t
     out = tmp_path_factory.mktemp("build") / "hello.wasm"
     t = time.perf_counter()
-    result = link.build_module(tc, out, modules=modules, init_imports=["hello"],
-                               extra_sources=[link.SELFTEST_C])
+    result = link.build_module(
+        tc, out, modules=modules, init_imports=["hello"], extra_sources=[link.SELFTEST_C]
+    )
     seconds["compile+link"] = time.perf_counter() - t
     linked = out.read_bytes()
     t = time.perf_counter()
     snap = snapshot.snapshot(linked, ["pw_init"])
     seconds["snapshot"] = time.perf_counter() - t
     engine = wasmtime.Engine()
-    return Built(tc, linked, result, snap, seconds, engine,
-                 wasmtime.Module(engine, linked), wasmtime.Module(engine, snap.wasm))
+    return Built(
+        tc,
+        linked,
+        result,
+        snap,
+        seconds,
+        engine,
+        wasmtime.Module(engine, linked),
+        wasmtime.Module(engine, snap.wasm),
+    )
 
 
-ALLOWED_WASI = {"fd_write", "clock_time_get", "random_get", "environ_get", "environ_sizes_get",
-                "args_get", "args_sizes_get", "proc_exit"}
+ALLOWED_WASI = {
+    "fd_write",
+    "clock_time_get",
+    "random_get",
+    "environ_get",
+    "environ_sizes_get",
+    "args_get",
+    "args_sizes_get",
+    "proc_exit",
+}
 
 
 @pytest.mark.slow
 def test_toolchain_layout(built: Built) -> None:
     tc = built.tc
-    for p in (tc.libpython, tc.libmpdec, tc.libexpat, tc.python_wasm, tc.crt1_reactor, tc.libc,
-              tc.libzigc, tc.libcompiler_rt, tc.include_dir / "Python.h",
-              tc.stdlib_dir / "encodings" / "__init__.py"):
+    for p in (
+        tc.libpython,
+        tc.libmpdec,
+        tc.libexpat,
+        tc.python_wasm,
+        tc.crt1_reactor,
+        tc.libc,
+        tc.libzigc,
+        tc.libcompiler_rt,
+        tc.include_dir / "Python.h",
+        tc.stdlib_dir / "encodings" / "__init__.py",
+    ):
         assert p.is_file(), p
     assert not (tc.stdlib_dir / "test").exists()
     assert toolchain.get_toolchain() == tc  # cached: same paths, nothing fetched
@@ -197,7 +229,9 @@ def test_linked_module_imports_only_what_envoy_provides(built: Built) -> None:
         imports = link.module_imports(wasm)
         assert imports
         for module, name in imports:
-            assert module == "env" or (module == "wasi_snapshot_preview1" and name in ALLOWED_WASI), name
+            assert module == "env" or (
+                module == "wasi_snapshot_preview1" and name in ALLOWED_WASI
+            ), name
     # fd_filestat_get & co. are defined inside the module, not imported
     assert ("wasi_snapshot_preview1", "fd_filestat_get") not in link.module_imports(built.linked)
 
@@ -255,34 +289,43 @@ def test_snapshot_start_is_much_faster_than_init(built: Built) -> None:
         assert inst.exports(store)["pw_call_test"](store, 1) == 2  # type: ignore[operator]
 
     t_init, t_snap = best(cold_start), best(warm_start)
-    print(f"\ninit+call {t_init * 1e3:.2f} ms, snapshot instantiate+call {t_snap * 1e3:.2f} ms; "
-          f"build seconds {built.seconds}; sizes linked {wasmbin.section_sizes(built.linked)} "
-          f"snapshot {wasmbin.section_sizes(built.snap.wasm)} segments {built.snap.segments}")
+    print(
+        f"\ninit+call {t_init * 1e3:.2f} ms, snapshot instantiate+call {t_snap * 1e3:.2f} ms; "
+        f"build seconds {built.seconds}; sizes linked {wasmbin.section_sizes(built.linked)} "
+        f"snapshot {wasmbin.section_sizes(built.snap.wasm)} segments {built.snap.segments}"
+    )
     assert t_snap * 3 < t_init
 
 
 @pytest.mark.slow
 def test_freeze_errors_name_the_module(built: Built) -> None:
     with pytest.raises(freeze.FreezeError, match="cannot freeze 'broken': SyntaxError"):
-        freeze.compile_modules(built.tc, [freeze.ModuleSource("ok", b"x = 1\n"),
-                                          freeze.ModuleSource("broken", b"def f(:\n")])
+        freeze.compile_modules(
+            built.tc,
+            [freeze.ModuleSource("ok", b"x = 1\n"), freeze.ModuleSource("broken", b"def f(:\n")],
+        )
     with pytest.raises(freeze.FreezeError, match="no_such_module"):
         freeze.stdlib_source(built.tc, "no_such_module")
 
 
 @pytest.mark.slow
 def test_marshal_comes_from_python_3_11(built: Built) -> None:
-    (mod,) = freeze.compile_modules(built.tc, [freeze.ModuleSource("m", b"import sys\nv = sys.version\n")])
+    (mod,) = freeze.compile_modules(
+        built.tc, [freeze.ModuleSource("m", b"import sys\nv = sys.version\n")]
+    )
     # marshal data of a code object starts with TYPE_CODE (0x63, maybe | FLAG_REF 0x80)
     assert mod.code[0] in (0x63, 0xE3)
-    code, out = freeze.run_python_wasm(built.tc, ["-S", "-c", "import sys; print(sys.version_info[:2])"], {})
+    code, out = freeze.run_python_wasm(
+        built.tc, ["-S", "-c", "import sys; print(sys.version_info[:2])"], {}
+    )
     assert code == 0 and out.strip() == "(3, 11)"
 
 
 @pytest.mark.slow
 def test_init_failure_is_reported(built: Built, tmp_path: Path) -> None:
     modules = freeze.compile_modules(
-        built.tc, [freeze.stdlib_source(built.tc, n) for n in freeze.STARTUP_MODULES])
+        built.tc, [freeze.stdlib_source(built.tc, n) for n in freeze.STARTUP_MODULES]
+    )
     out = tmp_path / "missing.wasm"
     link.build_module(built.tc, out, modules=modules, init_imports=["not_frozen_anywhere"])
     with pytest.raises(snapshot.SnapshotError, match="No module named 'not_frozen_anywhere'"):

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from proxywasm import Action, LogLevel
 from proxywasm.testing import HostEmulator
 from proxywasm.testing.wasm import WasmTrapError
@@ -22,7 +21,17 @@ DATA = Path(__file__).parent / "data"
 
 
 def _zig_cc(source: Path, out: Path) -> Path:
-    cmd = [sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-mexec-model=reactor", "-O2", "-s"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ziglang",
+        "cc",
+        "-target",
+        "wasm32-wasi",
+        "-mexec-model=reactor",
+        "-O2",
+        "-s",
+    ]
     subprocess.run([*cmd, "-o", str(out), str(source)], check=True, timeout=600)
     return out
 
@@ -52,7 +61,9 @@ def test_no_configuration(c_filter: Path) -> None:
 def test_headers_read_and_written_through_wasm_memory(c_filter: Path) -> None:
     host = _started(c_filter)
     ctx = host.initialize_http_context()
-    action = host.call_on_request_headers(ctx, [(":path", "/some/where"), (":method", "GET")], end_of_stream=True)
+    action = host.call_on_request_headers(
+        ctx, [(":path", "/some/where"), (":method", "GET")], end_of_stream=True
+    )
     assert action == Action.CONTINUE
     assert ("x-c-path", "/some/where") in host.get_current_request_headers(ctx)
     host.call_on_response_headers(ctx, [(":status", "200"), ("x-hello", "old")], end_of_stream=True)

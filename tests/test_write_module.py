@@ -30,7 +30,9 @@ def test_mode_follows_the_umask(tmp_path: Path, umask: None, mask: int, mode: in
     assert [p.name for p in out.parent.iterdir()] == ["filter.wasm"]
 
 
-def test_a_failed_write_keeps_the_old_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_keeps_the_old_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "filter.wasm"
     out.write_bytes(b"old")
 

@@ -16,15 +16,27 @@ def test_zig_compiles_into_our_cache_only(tmp_path: Path) -> None:
     for d in (home, work):
         d.mkdir()
     (work / "a.c").write_text("int pw_a(int x) { return x * 2; }\n")
-    env = {**os.environ, "PROXYWASM_CACHE_DIR": str(cache), "HOME": str(home), "XDG_CACHE_HOME": str(home)}
+    env = {
+        **os.environ,
+        "PROXYWASM_CACHE_DIR": str(cache),
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home),
+    }
     env.pop("ZIG_GLOBAL_CACHE_DIR", None)
     env.pop("ZIG_LOCAL_CACHE_DIR", None)
     subprocess.run(
         [*zig_argv(), "cc", "-target", "wasm32-wasi", "-Oz", "-c", "a.c", "-o", "a.o"],
-        cwd=work, env=env, check=True, timeout=600, capture_output=True,
+        cwd=work,
+        env=env,
+        check=True,
+        timeout=600,
+        capture_output=True,
     )
     assert (work / "a.o").read_bytes()[:4] == b"\0asm"
-    assert sorted(p.name for p in work.iterdir()) == ["a.c", "a.o"]  # no zig-cache beside the sources
+    assert sorted(p.name for p in work.iterdir()) == [
+        "a.c",
+        "a.o",
+    ]  # no zig-cache beside the sources
     assert list(home.iterdir()) == []  # nothing in ~/.cache/zig
     assert any((cache / "zig").rglob("*"))
 

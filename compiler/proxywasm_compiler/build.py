@@ -92,7 +92,11 @@ class _Progress:
             self.stages[self._current[0]] = now - self._current[1]
         self._current = (name, now)
         if self.stream is not None:
-            print(f"[{now - self.t0:6.1f}s] {name}{': ' + detail if detail else ''}", file=self.stream, flush=True)
+            print(
+                f"[{now - self.t0:6.1f}s] {name}{': ' + detail if detail else ''}",
+                file=self.stream,
+                flush=True,
+            )
 
     def note(self, message: str) -> None:
         """A detail line under the current stage."""
@@ -186,13 +190,17 @@ def build_filter(
     try:
         build = BACKENDS[backend]
     except KeyError:
-        raise BuildError(f"unknown backend {backend!r} (available: {', '.join(sorted(BACKENDS))})") from None
+        raise BuildError(
+            f"unknown backend {backend!r} (available: {', '.join(sorted(BACKENDS))})"
+        ) from None
     if Path(source).suffix == ".py":
         try:
             filter_module_name(Path(source))
         except ClosureError as exc:
             raise BuildError(str(exc)) from None
-    return build(source, output, progress=progress, hash_seed=hash_seed, keep_compiler=keep_compiler)
+    return build(
+        source, output, progress=progress, hash_seed=hash_seed, keep_compiler=keep_compiler
+    )
 
 
 def build_cpython(
@@ -226,8 +234,12 @@ def build_cpython(
         builtins = _wasm_builtins(tc)
 
         p.stage("imports", f"resolving the import closure of {source.name}")
-        modname, closure = resolve_closure(source, tc.stdlib_dir, builtins, extra=("proxywasm.dispatcher", "proxywasm.log"))
-        uses = compiler_uses(((m.name, m.path) for m in closure.modules.values()), closure.builtins_used)
+        modname, closure = resolve_closure(
+            source, tc.stdlib_dir, builtins, extra=("proxywasm.dispatcher", "proxywasm.log")
+        )
+        uses = compiler_uses(
+            ((m.name, m.path) for m in closure.modules.values()), closure.builtins_used
+        )
         with_compiler = keep_compiler or bool(uses)
         if uses and not keep_compiler:
             p.note(f"keeping the Python compiler: {uses[0]}")
@@ -261,8 +273,10 @@ def build_cpython(
             glue_c.write_text(glue.render_glue())
             inittab_c = work / "pw_inittab.c"
             config_c = tc.stdlib_dir / "config-3.11-wasm32-wasi" / "config.c"
-            inittab_src, kept = render_inittab(
-                config_c, closure.builtins_used | closure.optional_builtins, with_compiler=with_compiler
+            inittab_src, _kept = render_inittab(
+                config_c,
+                closure.builtins_used | closure.optional_builtins,
+                with_compiler=with_compiler,
             )
             inittab_c.write_text(inittab_src)
             linked = work / "linked.wasm"
@@ -324,6 +338,8 @@ def _explain_snapshot_failure(message: str, source: Path) -> str:
     if "Traceback" in text:
         text = text[text.index("Traceback") :]
     hint = ""
-    if "proxy_" in text and ("trap" in message or "unreachable" in message or "NotInCallback" in text):
+    if "proxy_" in text and (
+        "trap" in message or "unreachable" in message or "NotInCallback" in text
+    ):
         hint = "\nhint: host calls (logging, metrics, properties...) are not possible at import time; move them into a callback"
     return f"importing {source.name} at build time failed:\n{text.strip()}{hint}"

@@ -1,12 +1,12 @@
 """The ``proxywasm`` command.
 
-    proxywasm new my_filter                # scaffold: filter.py, test_filter.py, envoy.yaml
-    proxywasm build filter.py -o filter.wasm
-    proxywasm run filter.py                # real Envoy on 127.0.0.1, echo upstream
-    proxywasm demo                         # build add_header, serve it, show the header
-    proxywasm envoy-config filter.wasm     # print an Envoy bootstrap (YAML)
-    proxywasm istio filter.wasm --image REF   # print an Istio WasmPlugin
-    proxywasm oci filter.wasm -o DIR       # write a Wasm OCI image layout
+proxywasm new my_filter                # scaffold: filter.py, test_filter.py, envoy.yaml
+proxywasm build filter.py -o filter.wasm
+proxywasm run filter.py                # real Envoy on 127.0.0.1, echo upstream
+proxywasm demo                         # build add_header, serve it, show the header
+proxywasm envoy-config filter.wasm     # print an Envoy bootstrap (YAML)
+proxywasm istio filter.wasm --image REF   # print an Istio WasmPlugin
+proxywasm oci filter.wasm -o DIR       # write a Wasm OCI image layout
 """
 
 from __future__ import annotations
@@ -30,12 +30,20 @@ def _err(message: str) -> int:
 
 
 def _build(
-    source: Path, out: Path | None, quiet: bool = False, keep_compiler: bool = False, backend: str = "cpython"
+    source: Path,
+    out: Path | None,
+    quiet: bool = False,
+    keep_compiler: bool = False,
+    backend: str = "cpython",
 ) -> Path:
     from .build import build_filter
 
     result = build_filter(
-        source, out, backend=backend, progress=None if quiet else sys.stderr, keep_compiler=keep_compiler
+        source,
+        out,
+        backend=backend,
+        progress=None if quiet else sys.stderr,
+        keep_compiler=keep_compiler,
     )
     return result.output
 
@@ -46,7 +54,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     source = Path(args.file)
     try:
         _build(
-            source, Path(args.output) if args.output else None, keep_compiler=args.keep_compiler, backend=args.backend
+            source,
+            Path(args.output) if args.output else None,
+            keep_compiler=args.keep_compiler,
+            backend=args.backend,
         )
     except BuildError as exc:
         return _err(str(exc))
@@ -102,7 +113,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = envoy_config(
         [
             FilterSpec(
-                wasm, configuration=args.config or "", root_id=args.root_id, failure_policy=_policy(args)
+                wasm,
+                configuration=args.config or "",
+                root_id=args.root_id,
+                failure_policy=_policy(args),
             )
         ],
         upstream,
@@ -111,8 +125,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     envoy = Envoy(config, concurrency=args.concurrency)
     try:
         envoy.start(timeout=300)
-        print(f"envoy listening on http://127.0.0.1:{envoy.port}  (admin http://127.0.0.1:{envoy.admin_port})")
-        print(f"upstream {upstream[0]}:{upstream[1]}{' (echo)' if echo else ''}; log {envoy.log_path}; Ctrl-C stops")
+        print(
+            f"envoy listening on http://127.0.0.1:{envoy.port}  (admin http://127.0.0.1:{envoy.admin_port})"
+        )
+        print(
+            f"upstream {upstream[0]}:{upstream[1]}{' (echo)' if echo else ''}; log {envoy.log_path}; Ctrl-C stops"
+        )
         sys.stdout.flush()
         offset = 0
         while envoy.process is not None and envoy.process.poll() is None:
@@ -147,10 +165,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except BuildError as exc:
         return _err(str(exc))
     with EchoServer() as echo:
-        envoy = Envoy(envoy_config([FilterSpec(wasm, configuration='{"value": "world"}')], ("127.0.0.1", echo.port)))
+        envoy = Envoy(
+            envoy_config(
+                [FilterSpec(wasm, configuration='{"value": "world"}')], ("127.0.0.1", echo.port)
+            )
+        )
         try:
             envoy.start(timeout=300)
-            print(f"Envoy {envoy.port} ready in {envoy.ready_after:.1f} s with {wasm.name}; GET /hello:")
+            print(
+                f"Envoy {envoy.port} ready in {envoy.ready_after:.1f} s with {wasm.name}; GET /hello:"
+            )
             with urllib.request.urlopen(envoy.url("/hello"), timeout=30) as resp:
                 print(f"HTTP {resp.status}")
                 for name, value in resp.headers.items():
@@ -159,7 +183,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"(upstream saw {body['method']} {body['path']})")
             if resp.headers.get("x-hello") != "world":
                 return _err("the response lacks x-hello: world; see " + str(envoy.log_path))
-            print("\nx-hello: world was added by the Python filter, compiled to wasm, running in Envoy.")
+            print(
+                "\nx-hello: world was added by the Python filter, compiled to wasm, running in Envoy."
+            )
             return 0
         except (EnvoyError, OSError) as exc:
             return _err(f"{exc}\n{envoy.log_tail()}")
@@ -252,7 +278,9 @@ def cmd_istio(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise DeployError(f"--config is not JSON: {exc}") from None
             if not isinstance(plugin_config, dict):
-                raise DeployError("--config must be a JSON object (Istio's pluginConfig is a Struct)")
+                raise DeployError(
+                    "--config must be a JSON object (Istio's pluginConfig is a Struct)"
+                )
         selector = _parse_selector(args.selector or [])
         if args.image:
             ref = args.image.removeprefix("oci://")
@@ -305,7 +333,9 @@ def cmd_oci(args: argparse.Namespace) -> int:
     from .deploy import DeployError, write_oci_layout
 
     try:
-        image = write_oci_layout(Path(args.file), Path(args.output), tag=args.tag, variant=args.variant)
+        image = write_oci_layout(
+            Path(args.file), Path(args.output), tag=args.tag, variant=args.variant
+        )
     except (DeployError, OSError) as exc:
         return _err(str(exc))
     print(image.digest)
@@ -330,11 +360,17 @@ def _stop_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="proxywasm", description="Write Envoy proxy-wasm filters in Python.")
+    parser = argparse.ArgumentParser(
+        prog="proxywasm", description="Write Envoy proxy-wasm filters in Python."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("new", help="scaffold a filter folder: filter.py, test_filter.py, envoy.yaml, README.md")
-    p.add_argument("name", help="the folder to create (its name: a letter, then letters, digits, '_')")
+    p = sub.add_parser(
+        "new", help="scaffold a filter folder: filter.py, test_filter.py, envoy.yaml, README.md"
+    )
+    p.add_argument(
+        "name", help="the folder to create (its name: a letter, then letters, digits, '_')"
+    )
     p.set_defaults(func=cmd_new)
 
     p = sub.add_parser("build", help="compile a filter into one proxy-wasm module")
@@ -358,14 +394,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", help="a filter .py (built first) or a .wasm")
     p.add_argument("--config", help="plugin configuration (a JSON string)")
     p.add_argument("--upstream", help="HOST:PORT of the upstream (default: a local echo server)")
-    p.add_argument("--port", type=int, default=10000, help="listener port (default 10000; 0 picks one)")
+    p.add_argument(
+        "--port", type=int, default=10000, help="listener port (default 10000; 0 picks one)"
+    )
     p.add_argument("--root-id", default="", help="Envoy root_id of the plugin")
     _add_failure_policy(p, "")
     p.add_argument("--concurrency", type=int, default=1, help="Envoy worker threads (default 1)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="build the add_header example, serve it and show the header it adds")
-    p.add_argument("-o", "--output", help="where to write add_header.wasm (default: ./add_header.wasm)")
+    p = sub.add_parser(
+        "demo", help="build the add_header example, serve it and show the header it adds"
+    )
+    p.add_argument(
+        "-o", "--output", help="where to write add_header.wasm (default: ./add_header.wasm)"
+    )
     p.set_defaults(func=cmd_demo)
 
     fmt_help = "output format (default yaml)"
@@ -374,10 +416,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("file", help="the .wasm module")
     p.add_argument("--config", help="plugin configuration (a string, usually JSON)")
     p.add_argument("--root-id", default="", help="Envoy root_id of the plugin")
-    p.add_argument("--vm-id", default="", help="Envoy vm_id (VMs with the same id and code are shared)")
-    p.add_argument("--listen", default="127.0.0.1:10000", help="HOST:PORT of the listener (default 127.0.0.1:10000)")
-    p.add_argument("--upstream", default="127.0.0.1:8080", help="HOST:PORT of the upstream (default 127.0.0.1:8080)")
-    p.add_argument("--admin", default="127.0.0.1:9901", help="HOST:PORT of the admin API (default 127.0.0.1:9901)")
+    p.add_argument(
+        "--vm-id", default="", help="Envoy vm_id (VMs with the same id and code are shared)"
+    )
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:10000",
+        help="HOST:PORT of the listener (default 127.0.0.1:10000)",
+    )
+    p.add_argument(
+        "--upstream",
+        default="127.0.0.1:8080",
+        help="HOST:PORT of the upstream (default 127.0.0.1:8080)",
+    )
+    p.add_argument(
+        "--admin",
+        default="127.0.0.1:9901",
+        help="HOST:PORT of the admin API (default 127.0.0.1:9901)",
+    )
     _add_failure_policy(p, "")
     p.add_argument("--format", choices=["yaml", "json"], default="yaml", help=fmt_help)
     p.set_defaults(func=cmd_envoy_config)
@@ -393,20 +449,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="metadata.name (default: the module's file name)")
     p.add_argument("--namespace", help="metadata.namespace")
     p.add_argument("--config", help="pluginConfig, a JSON object")
-    p.add_argument("--phase", choices=["AUTHN", "AUTHZ", "STATS"], help="where Istio inserts the filter")
+    p.add_argument(
+        "--phase", choices=["AUTHN", "AUTHZ", "STATS"], help="where Istio inserts the filter"
+    )
     p.add_argument("--priority", type=int, help="order among plugins of the same phase")
-    p.add_argument("--selector", action="append", metavar="KEY=VALUE", help="workload label (repeatable)")
+    p.add_argument(
+        "--selector", action="append", metavar="KEY=VALUE", help="workload label (repeatable)"
+    )
     p.add_argument("--root-id", default="", help="spec.pluginName (Envoy root_id)")
     _add_failure_policy(p, "; failStrategy FAIL_CLOSE, FAIL_OPEN or FAIL_RELOAD")
     p.add_argument(
-        "--variant", choices=["oci", "compat"], default="oci", help="the image variant `proxywasm oci` wrote (default oci)"
+        "--variant",
+        choices=["oci", "compat"],
+        default="oci",
+        help="the image variant `proxywasm oci` wrote (default oci)",
     )
     p.add_argument("--format", choices=["yaml", "json"], default="yaml", help=fmt_help)
     p.set_defaults(func=cmd_istio)
 
-    p = sub.add_parser("oci", help="write a Wasm OCI image layout (push it with oras, crane or skopeo)")
+    p = sub.add_parser(
+        "oci", help="write a Wasm OCI image layout (push it with oras, crane or skopeo)"
+    )
     p.add_argument("file", help="the .wasm module")
-    p.add_argument("-o", "--output", required=True, help="the layout directory to create (must not exist or be empty)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the layout directory to create (must not exist or be empty)",
+    )
     p.add_argument("--tag", default="latest", help="tag recorded in index.json (default latest)")
     p.add_argument(
         "--variant",

@@ -54,7 +54,7 @@ _NAMEDTUPLE_NEW = """    __new__ = _pw_tuple_new(typename, field_names, defaults
 _NAMEDTUPLE_DEFAULTS_OLD = """    if defaults is not None:
         __new__.__defaults__ = defaults
 """
-_NAMEDTUPLE_HELPER = '''
+_NAMEDTUPLE_HELPER = """
 
 def _pw_tuple_new(typename, field_names, defaults, tuple_new):
     # proxywasm build: namedtuple's __new__ without eval (no compiler in the module).
@@ -81,7 +81,7 @@ def _pw_tuple_new(typename, field_names, defaults, tuple_new):
         return tuple_new(_cls, values)
 
     return __new__
-'''
+"""
 
 
 def patch_source(name: str, source: bytes) -> bytes:
@@ -91,6 +91,8 @@ def patch_source(name: str, source: bytes) -> bytes:
     text = source.decode()
     for old in (_NAMEDTUPLE_OLD, _NAMEDTUPLE_DEFAULTS_OLD):
         if old not in text:
-            raise PatchError("collections.namedtuple changed: cannot patch out its eval(); use --keep-compiler")
+            raise PatchError(
+                "collections.namedtuple changed: cannot patch out its eval(); use --keep-compiler"
+            )
     text = text.replace(_NAMEDTUPLE_OLD, _NAMEDTUPLE_NEW).replace(_NAMEDTUPLE_DEFAULTS_OLD, "")
     return (text + _NAMEDTUPLE_HELPER).encode()

@@ -247,7 +247,9 @@ def wasm_plugin(
     """
     strategies = {"closed": "FAIL_CLOSE", "open": "FAIL_OPEN", "reload": "FAIL_RELOAD"}
     if failure_policy not in strategies:
-        raise DeployError(f"--failure-policy must be one of {', '.join(strategies)}, got {failure_policy!r}")
+        raise DeployError(
+            f"--failure-policy must be one of {', '.join(strategies)}, got {failure_policy!r}"
+        )
     if fail_open:
         failure_policy = "open"
     if not _DNS_LABEL.match(name):

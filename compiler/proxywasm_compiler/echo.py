@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 __all__ = ["EchoServer"]
 
@@ -64,7 +65,9 @@ class EchoServer:
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, name="echo-upstream", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, name="echo-upstream", daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -72,7 +75,7 @@ class EchoServer:
         self.server.server_close()
         self.thread.join(timeout=5)
 
-    def __enter__(self) -> EchoServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

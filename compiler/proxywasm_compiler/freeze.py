@@ -67,8 +67,10 @@ def stdlib_source(tc: Toolchain, name: str) -> ModuleSource:
     mod = base.with_suffix(".py")
     if mod.is_file():
         return ModuleSource(name, mod.read_bytes())
-    raise FreezeError(f"cannot freeze {name!r}: no {base.relative_to(tc.stdlib_dir)}.py "
-                      f"or package in the CPython 3.11 stdlib ({tc.stdlib_dir})")
+    raise FreezeError(
+        f"cannot freeze {name!r}: no {base.relative_to(tc.stdlib_dir)}.py "
+        f"or package in the CPython 3.11 stdlib ({tc.stdlib_dir})"
+    )
 
 
 # --- the 3.11 interpreter under wasmtime ---------------------------------------
@@ -152,14 +154,20 @@ for i, m in enumerate(job["modules"]):
 """
 
 
-def run_python_wasm(tc: Toolchain, argv: Sequence[str], preopens: dict[str, Path]) -> tuple[int, str]:
+def run_python_wasm(
+    tc: Toolchain, argv: Sequence[str], preopens: dict[str, Path]
+) -> tuple[int, str]:
     """Run python3.11.wasm (WASI) with the stdlib at /py; returns (exit code, stderr+stdout)."""
     engine, module = python_wasm_module(tc)
     with tempfile.TemporaryDirectory(prefix="pw-py311-") as td:
         out, err = Path(td) / "stdout", Path(td) / "stderr"
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["python3.11", *argv]
-        wasi.env = [("PYTHONHOME", "/py"), ("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONHASHSEED", "0")]
+        wasi.env = [
+            ("PYTHONHOME", "/py"),
+            ("PYTHONDONTWRITEBYTECODE", "1"),
+            ("PYTHONHASHSEED", "0"),
+        ]
         wasi.preopen_dir(str(tc.stdlib_dir), "/py/lib/python3.11")
         for guest, host in preopens.items():
             wasi.preopen_dir(str(host), guest)
@@ -181,11 +189,14 @@ def run_python_wasm(tc: Toolchain, argv: Sequence[str], preopens: dict[str, Path
             code = -1
             err.write_text((err.read_text() if err.exists() else "") + f"\ntrap: {e}")
         text = (out.read_text(errors="replace") if out.exists() else "") + (
-            err.read_text(errors="replace") if err.exists() else "")
+            err.read_text(errors="replace") if err.exists() else ""
+        )
         return code, text
 
 
-def compile_modules(tc: Toolchain, sources: Iterable[ModuleSource], *, optimize: int = 0) -> list[FrozenModule]:
+def compile_modules(
+    tc: Toolchain, sources: Iterable[ModuleSource], *, optimize: int = 0
+) -> list[FrozenModule]:
     """Compile and marshal modules with CPython 3.11 (python3.11.wasm)."""
     sources = list(sources)
     names = [s.name for s in sources]
@@ -200,23 +211,35 @@ def compile_modules(tc: Toolchain, sources: Iterable[ModuleSource], *, optimize:
         (job / "out").mkdir()
         for i, s in enumerate(sources):
             (job / "src" / f"{i}.py").write_bytes(s.source)
-        (job / "request.json").write_text(json.dumps({
-            "optimize": optimize,
-            "modules": [{"name": s.name, "filename": s.co_filename, "strip": s.strip_docstrings} for s in sources],
-        }))
+        (job / "request.json").write_text(
+            json.dumps(
+                {
+                    "optimize": optimize,
+                    "modules": [
+                        {"name": s.name, "filename": s.co_filename, "strip": s.strip_docstrings}
+                        for s in sources
+                    ],
+                }
+            )
+        )
         (job / "driver.py").write_text(_DRIVER)
         code, output = run_python_wasm(tc, ["-S", "-B", "-s", "/job/driver.py"], {"/job": job})
         if (job / "error.json").is_file():
             e = json.loads((job / "error.json").read_text())
             raise FreezeError(f"cannot freeze {e['module']!r}: {e['error']}")
         if code != 0:
-            raise FreezeError(f"python3.11.wasm failed (exit {code}) while freezing "
-                              f"{', '.join(names)}:\n{output[-4000:]}")
-        return [FrozenModule(s.name, (job / "out" / f"{i}.bin").read_bytes(), s.is_package)
-                for i, s in enumerate(sources)]
+            raise FreezeError(
+                f"python3.11.wasm failed (exit {code}) while freezing "
+                f"{', '.join(names)}:\n{output[-4000:]}"
+            )
+        return [
+            FrozenModule(s.name, (job / "out" / f"{i}.bin").read_bytes(), s.is_package)
+            for i, s in enumerate(sources)
+        ]
 
 
 # --- C output -------------------------------------------------------------------
+
 
 def _c_ident(name: str) -> str:
     return "_pw_frozen_" + "".join(c if c.isalnum() else "_" for c in name)
@@ -230,7 +253,7 @@ def _c_string(s: str) -> str:
 def _c_bytes(data: bytes, width: int = 32) -> str:
     lines = []
     for i in range(0, len(data), width):
-        lines.append('    "' + "".join(f"\\x{b:02x}" for b in data[i:i + width]) + '"')
+        lines.append('    "' + "".join(f"\\x{b:02x}" for b in data[i : i + width]) + '"')
     return "\n".join(lines) if lines else '    ""'
 
 
@@ -239,8 +262,11 @@ def frozen_c_source(modules: Sequence[FrozenModule], init_imports: Sequence[str]
     for name in init_imports:
         if not name.isascii():
             raise FreezeError(f"module name must be ASCII: {name!r}")
-    parts = ["/* Generated by proxywasm_compiler.freeze: frozen CPython 3.11 modules. */",
-             "#include <Python.h>", ""]
+    parts = [
+        "/* Generated by proxywasm_compiler.freeze: frozen CPython 3.11 modules. */",
+        "#include <Python.h>",
+        "",
+    ]
     idents: dict[str, str] = {}
     for m in modules:
         if not m.name.isascii():
@@ -253,8 +279,10 @@ def frozen_c_source(modules: Sequence[FrozenModule], init_imports: Sequence[str]
     parts.append("")
     parts.append("struct _frozen _pw_frozen_modules[] = {")
     for m in modules:
-        parts.append(f"    {{{_c_string(m.name)}, {idents[m.name]}, (int)sizeof({idents[m.name]}), "
-                     f"{1 if m.is_package else 0}, NULL}},")
+        parts.append(
+            f"    {{{_c_string(m.name)}, {idents[m.name]}, (int)sizeof({idents[m.name]}), "
+            f"{1 if m.is_package else 0}, NULL}},"
+        )
     parts.append("    {NULL, NULL, 0, 0, NULL},")
     parts.append("};")
     parts.append("")

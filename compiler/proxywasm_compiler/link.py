@@ -34,10 +34,18 @@ SELFTEST_C = PACKAGE_DIR / "selftest.c"
 
 #: The WASI preview1 functions Envoy's proxy-wasm host (proxy-wasm-cpp-host)
 #: provides and our module may import; everything else is defined inside.
-ENVOY_WASI_IMPORTS = frozenset({
-    "fd_write", "clock_time_get", "random_get", "environ_get", "environ_sizes_get",
-    "args_get", "args_sizes_get", "proc_exit",
-})
+ENVOY_WASI_IMPORTS = frozenset(
+    {
+        "fd_write",
+        "clock_time_get",
+        "random_get",
+        "environ_get",
+        "environ_sizes_get",
+        "args_get",
+        "args_sizes_get",
+        "proc_exit",
+    }
+)
 WASI_MODULE = "wasi_snapshot_preview1"
 HOST_MODULE = "env"
 
@@ -52,13 +60,22 @@ class LinkError(RuntimeError):
 def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, cwd=cwd)
     if proc.returncode != 0:
-        raise LinkError(f"{what} failed (exit {proc.returncode}):\n  {shlex.join(cmd)}\n"
-                        f"{(proc.stdout + proc.stderr).strip()[-6000:]}")
+        raise LinkError(
+            f"{what} failed (exit {proc.returncode}):\n  {shlex.join(cmd)}\n"
+            f"{(proc.stdout + proc.stderr).strip()[-6000:]}"
+        )
     return proc.stdout + proc.stderr
 
 
-def compile_c_cmd(tc: Toolchain, src: Path, out: Path, *, defines: dict[str, str] | None = None,
-                  include_dirs: Sequence[Path] = (), cflags: Sequence[str] = C_FLAGS) -> list[str]:
+def compile_c_cmd(
+    tc: Toolchain,
+    src: Path,
+    out: Path,
+    *,
+    defines: dict[str, str] | None = None,
+    include_dirs: Sequence[Path] = (),
+    cflags: Sequence[str] = C_FLAGS,
+) -> list[str]:
     cmd = tc.zig_cmd("cc", "-target", "wasm32-wasi", *cflags, "-c", "-I", tc.include_dir)
     for d in include_dirs:
         cmd += ["-I", str(d)]
@@ -72,10 +89,24 @@ def compile_c(tc: Toolchain, src: Path, out: Path, **kw: object) -> Path:
     return out
 
 
-def link_cmd(tc: Toolchain, objects: Sequence[Path], out: Path, *, exports: Iterable[str] = (),
-             stack_size: int = DEFAULT_STACK_SIZE, strip: bool = True) -> list[str]:
-    cmd = tc.zig_cmd("wasm-ld", "--no-entry", "--export-memory", "--stack-first",
-                     "-z", f"stack-size={stack_size}", "--gc-sections")
+def link_cmd(
+    tc: Toolchain,
+    objects: Sequence[Path],
+    out: Path,
+    *,
+    exports: Iterable[str] = (),
+    stack_size: int = DEFAULT_STACK_SIZE,
+    strip: bool = True,
+) -> list[str]:
+    cmd = tc.zig_cmd(
+        "wasm-ld",
+        "--no-entry",
+        "--export-memory",
+        "--stack-first",
+        "-z",
+        f"stack-size={stack_size}",
+        "--gc-sections",
+    )
     if strip:
         cmd.append("--strip-all")
     for name in exports:
@@ -101,8 +132,11 @@ def module_imports(wasm: Path | bytes | bytearray) -> list[tuple[str, str]]:
 def check_imports(wasm: Path | bytes | bytearray) -> list[tuple[str, str]]:
     """Raise LinkError unless every import is env.* or a WASI function Envoy provides."""
     imports = module_imports(wasm)
-    bad = [f"{m}.{n}" for m, n in imports
-           if not (m == HOST_MODULE or (m == WASI_MODULE and n in ENVOY_WASI_IMPORTS))]
+    bad = [
+        f"{m}.{n}"
+        for m, n in imports
+        if not (m == HOST_MODULE or (m == WASI_MODULE and n in ENVOY_WASI_IMPORTS))
+    ]
     if bad:
         raise LinkError("the module imports functions Envoy does not provide: " + ", ".join(bad))
     return imports
@@ -116,11 +150,19 @@ class BuildResult:
     link_cmd: list[str]
 
 
-def build_module(tc: Toolchain, out: Path, *, modules: Sequence[FrozenModule],
-                 init_imports: Sequence[str] = (), extra_sources: Sequence[Path] = (),
-                 exports: Iterable[str] = (), defines: dict[str, str] | None = None,
-                 stack_size: int = DEFAULT_STACK_SIZE, strip: bool = True,
-                 workdir: Path | None = None) -> BuildResult:
+def build_module(
+    tc: Toolchain,
+    out: Path,
+    *,
+    modules: Sequence[FrozenModule],
+    init_imports: Sequence[str] = (),
+    extra_sources: Sequence[Path] = (),
+    exports: Iterable[str] = (),
+    defines: dict[str, str] | None = None,
+    stack_size: int = DEFAULT_STACK_SIZE,
+    strip: bool = True,
+    workdir: Path | None = None,
+) -> BuildResult:
     """Compile runtime.c, wasi_stubs.c, the frozen-module table and extra_sources; link; check."""
     with tempfile.TemporaryDirectory(prefix="pw-link-") as td:
         work = workdir or Path(td)

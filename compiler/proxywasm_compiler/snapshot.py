@@ -74,6 +74,7 @@ class SnapshotError(RuntimeError):
 
 # --- writing --------------------------------------------------------------------------
 
+
 def _const_expr(valtype: int, value: object) -> bytes:
     if valtype == VT_I32:
         v = int(value)  # type: ignore[call-overload]
@@ -102,8 +103,9 @@ def _encode_globals(info: ModuleInfo, values: dict[int, object]) -> bytes:
     return bytes(out)
 
 
-def data_segments(mem: bytes, *, min_gap: int = DEFAULT_MIN_GAP,
-                  max_segments: int = DEFAULT_MAX_SEGMENTS) -> list[tuple[int, int]]:
+def data_segments(
+    mem: bytes, *, min_gap: int = DEFAULT_MIN_GAP, max_segments: int = DEFAULT_MAX_SEGMENTS
+) -> list[tuple[int, int]]:
     """(start, end) ranges covering every non-zero byte of mem.
 
     Runs of non-zero bytes separated by fewer than `gap` zero bytes are merged;
@@ -169,11 +171,17 @@ def snapshot_engine() -> wasmtime.Engine:
     return wasmtime.Engine(cfg)
 
 
-def snapshot(wasm: bytes, init: Sequence[str] = ("pw_init",), *,
-             engine: wasmtime.Engine | None = None, host: EnvoyWasi | None = None,
-             keep_exports: Sequence[str] = (), min_gap: int = DEFAULT_MIN_GAP,
-             max_segments: int = DEFAULT_MAX_SEGMENTS, zero_dead_stack: bool = True,
-             ) -> SnapshotResult:
+def snapshot(
+    wasm: bytes,
+    init: Sequence[str] = ("pw_init",),
+    *,
+    engine: wasmtime.Engine | None = None,
+    host: EnvoyWasi | None = None,
+    keep_exports: Sequence[str] = (),
+    min_gap: int = DEFAULT_MIN_GAP,
+    max_segments: int = DEFAULT_MAX_SEGMENTS,
+    zero_dead_stack: bool = True,
+) -> SnapshotResult:
     """Run `_initialize` and the init functions, return the pre-initialised module.
 
     Each init function must take no arguments and return nothing or an i32
@@ -193,8 +201,10 @@ def snapshot(wasm: bytes, init: Sequence[str] = ("pw_init",), *,
         if name not in names:
             raise SnapshotError(f"the module exports no init function {name!r}")
     if any(mode == 1 for mode, _, _ in info.data_segments):
-        raise SnapshotError("the module has passive data segments (shared memory/TLS?); "
-                            "code refers to them by index, so they cannot be replaced")
+        raise SnapshotError(
+            "the module has passive data segments (shared memory/TLS?); "
+            "code refers to them by index, so they cannot be replaced"
+        )
     if info.section(SEC_START) is not None:
         raise SnapshotError("the module has a start section; link it as a reactor (crt1-reactor.o)")
 
@@ -211,9 +221,13 @@ def snapshot(wasm: bytes, init: Sequence[str] = ("pw_init",), *,
         try:
             rc = fn(store)
         except ProcExit as e:
-            raise SnapshotError(f"{name}() called proc_exit({e.code}); output:\n{host.stderr}{host.stdout}") from e
+            raise SnapshotError(
+                f"{name}() called proc_exit({e.code}); output:\n{host.stderr}{host.stdout}"
+            ) from e
         except wasmtime.Trap as e:
-            raise SnapshotError(f"{name}() trapped: {e}\noutput:\n{host.stderr}{host.stdout}") from e
+            raise SnapshotError(
+                f"{name}() trapped: {e}\noutput:\n{host.stderr}{host.stdout}"
+            ) from e
         except wasmtime.WasmtimeError as e:
             raise SnapshotError(f"{name}() failed: {e}\noutput:\n{host.stderr}{host.stdout}") from e
         if isinstance(rc, int) and rc != 0:
@@ -245,8 +259,10 @@ def snapshot(wasm: bytes, init: Sequence[str] = ("pw_init",), *,
             tobj = exports[f"{_SNAP_PREFIX}table_{t}"]
             assert isinstance(tobj, wasmtime.Table)
             if tobj.size(store) != tmin:
-                raise SnapshotError(f"init grew table {t} from {tmin} to {tobj.size(store)} entries; "
-                                    "tables are copied unchanged, so this cannot be snapshotted")
+                raise SnapshotError(
+                    f"init grew table {t} from {tmin} to {tobj.size(store)} entries; "
+                    "tables are copied unchanged, so this cannot be snapshotted"
+                )
 
     if zero_dead_stack:
         sp = _dead_stack_top(info, values)
@@ -273,8 +289,14 @@ def snapshot(wasm: bytes, init: Sequence[str] = ("pw_init",), *,
     if info.section(SEC_DATACOUNT) is not None:
         replace[SEC_DATACOUNT] = uleb(len(ranges))
     out = rewrite(info, replace)
-    return SnapshotResult(out, mem_len, sum(e - s for s, e in ranges), len(ranges), init_seconds,
-                          host.stderr + host.stdout)
+    return SnapshotResult(
+        out,
+        mem_len,
+        sum(e - s for s, e in ranges),
+        len(ranges),
+        init_seconds,
+        host.stderr + host.stdout,
+    )
 
 
 def _dead_stack_top(info: ModuleInfo, values: dict[int, object]) -> int:

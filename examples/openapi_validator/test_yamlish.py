@@ -321,6 +321,7 @@ def test_round_trip_of_pyyaml_output(
     data: Any, flow_style: Any, width: int, unicode: bool, indent: int
 ) -> None:
     import yaml  # PyYAML, a dev dependency
+
     text = yaml.safe_dump(
         data,
         default_flow_style=flow_style,

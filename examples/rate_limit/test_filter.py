@@ -23,8 +23,6 @@ HERE = Path(__file__).resolve().parent
 PROXYWASM_FILTER = HERE / "filter.py"
 
 
-
-
 filter_module = load_filter(PROXYWASM_FILTER)
 MakeHost = Callable[..., HostEmulator]
 
@@ -211,7 +209,9 @@ class ContendedHost(HostEmulator):
         return status, value, cas
 
 
-def started(request: pytest.FixtureRequest, proxywasm_host: HostFactory, cls: type[HostEmulator]) -> Any:
+def started(
+    request: pytest.FixtureRequest, proxywasm_host: HostFactory, cls: type[HostEmulator]
+) -> Any:
     """A started host of subclass ``cls``, native or compiled as ``request.param`` says."""
     config = {"requests_per_second": 1, "burst": 5, "key_header": "x-client-id"}
     host: HostEmulator
@@ -256,7 +256,8 @@ def test_endless_contention_lets_the_request_through(contended: ContendedHost) -
 
 
 @pytest.mark.parametrize(
-    ("config", "burst"), [({"requests_per_second": 2.5, "burst": 1}, 1), ({"key_header": "X-Key"}, 20), ({}, 20)]
+    ("config", "burst"),
+    [({"requests_per_second": 2.5, "burst": 1}, 1), ({"key_header": "X-Key"}, 20), ({}, 20)],
 )
 def test_valid_configurations(make_host: MakeHost, config: dict[str, Any], burst: int) -> None:
     """Each accepted configuration takes effect: its burst, then 429; its key header, lower-cased."""

@@ -129,7 +129,7 @@ def _handler_class() -> type[logging.Handler]:
                 level = LogLevel.TRACE
             try:
                 hc.log(level, self.format(record))
-            except Exception:
+            except Exception:  # noqa: BLE001  # logging's own contract: report, never raise
                 self.handleError(record)
 
     return ProxyLogHandler

@@ -95,7 +95,9 @@ def _as_bytes(value: bytes | str) -> bytes:
     return value.encode() if isinstance(value, str) else value
 
 
-def _create_locked(key: str, update: Callable[[bytes | None], bytes | str], lock_key: str) -> bytes | None:
+def _create_locked(
+    key: str, update: Callable[[bytes | None], bytes | str], lock_key: str
+) -> bytes | None:
     """Create ``key`` holding the lock; ``None`` if the lock is busy or the key now exists."""
     lock, lock_cas = get_shared_data(lock_key)
     if lock is None:

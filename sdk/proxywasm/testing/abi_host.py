@@ -196,7 +196,11 @@ class AbiHost:
         return OK
 
     def proxy_set_effective_context(self, context_id: int) -> int:
-        if context_id not in self.http_streams and context_id not in self.tcp_connections and context_id not in self.root_contexts:
+        if (
+            context_id not in self.http_streams
+            and context_id not in self.tcp_connections
+            and context_id not in self.root_contexts
+        ):
             return BAD_ARGUMENT
         self.effective_context_id = context_id
         return OK
@@ -262,7 +266,9 @@ class AbiHost:
             return self.foreign_arguments
         return None
 
-    def proxy_get_buffer_bytes(self, buffer_id: int, start: int, max_size: int) -> tuple[int, bytes]:
+    def proxy_get_buffer_bytes(
+        self, buffer_id: int, start: int, max_size: int
+    ) -> tuple[int, bytes]:
         if buffer_id not in BufferType._value2member_map_:
             return BAD_ARGUMENT, b""
         buf = self._buffer(buffer_id)
@@ -318,10 +324,17 @@ class AbiHost:
             if s.response_trailers is None and self.callback == "proxy_on_response_body":
                 s.response_trailers = []
             return s.response_trailers
-        if map_id == MapType.HTTP_CALL_RESPONSE_HEADERS or map_id == MapType.HTTP_CALL_RESPONSE_TRAILERS:
+        if (
+            map_id == MapType.HTTP_CALL_RESPONSE_HEADERS
+            or map_id == MapType.HTTP_CALL_RESPONSE_TRAILERS
+        ):
             if self.call_response is None:
                 return None
-            return self.call_response[0] if map_id == MapType.HTTP_CALL_RESPONSE_HEADERS else self.call_response[2]
+            return (
+                self.call_response[0]
+                if map_id == MapType.HTTP_CALL_RESPONSE_HEADERS
+                else self.call_response[2]
+            )
         if map_id == MapType.GRPC_CALL_INITIAL_METADATA:
             return self.grpc_initial_metadata
         if map_id == MapType.GRPC_CALL_TRAILING_METADATA:
@@ -332,7 +345,10 @@ class AbiHost:
         int(MapType.HTTP_REQUEST_HEADERS): ("proxy_on_request_headers",),
         int(MapType.HTTP_REQUEST_TRAILERS): ("proxy_on_request_trailers", "proxy_on_request_body"),
         int(MapType.HTTP_RESPONSE_HEADERS): ("proxy_on_response_headers",),
-        int(MapType.HTTP_RESPONSE_TRAILERS): ("proxy_on_response_trailers", "proxy_on_response_body"),
+        int(MapType.HTTP_RESPONSE_TRAILERS): (
+            "proxy_on_response_trailers",
+            "proxy_on_response_body",
+        ),
     }
 
     def _map_reachable(self, s: HttpStream, map_id: int) -> bool:
@@ -433,7 +449,9 @@ class AbiHost:
             self.ready_streams.append(s.context_id)  # held body / trailers may go now
         if stream_type == StreamType.HTTP_REQUEST and s is not None:
             s.request_action = s.action = Action.CONTINUE
-            s.request_headers_paused = False  # held body / trailers are delivered after the callback
+            s.request_headers_paused = (
+                False  # held body / trailers are delivered after the callback
+            )
             if s.request_body_paused:
                 s.forwarded_request_body += s.request_body
                 s.request_body_paused = False
@@ -476,7 +494,12 @@ class AbiHost:
         return OK, code, message
 
     def proxy_send_local_response(
-        self, status_code: int, status_code_details: bytes, body: bytes, serialized_headers: bytes, grpc_status: int
+        self,
+        status_code: int,
+        status_code_details: bytes,
+        body: bytes,
+        serialized_headers: bytes,
+        grpc_status: int,
     ) -> int:
         s = self._http()
         if s is None:
@@ -493,7 +516,10 @@ class AbiHost:
         self.ready_streams.append(s.context_id)
         s.pending_local_response = LocalResponse(
             status_code=status_code,
-            headers=[(k.decode("utf-8", "surrogateescape").lower(), v.decode("utf-8", "surrogateescape")) for k, v in headers],
+            headers=[
+                (k.decode("utf-8", "surrogateescape").lower(), v.decode("utf-8", "surrogateescape"))
+                for k, v in headers
+            ],
             body=bytes(body),
             details=status_code_details.decode("utf-8", "replace"),
             grpc_status=grpc,
@@ -503,7 +529,12 @@ class AbiHost:
     # -- HTTP and gRPC calls -----------------------------------------------------------------
 
     def proxy_http_call(
-        self, upstream_name: bytes, serialized_headers: bytes, body: bytes, serialized_trailers: bytes, timeout: int
+        self,
+        upstream_name: bytes,
+        serialized_headers: bytes,
+        body: bytes,
+        serialized_trailers: bytes,
+        timeout: int,
     ) -> tuple[int, int]:
         upstream = upstream_name.decode("utf-8", "replace")
         if self.upstreams is not None and upstream not in self.upstreams:
@@ -520,9 +551,15 @@ class AbiHost:
         self.http_calls[token] = HttpCallAttributes(
             token=token,
             upstream=upstream,
-            headers=[(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in headers],
+            headers=[
+                (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                for k, v in headers
+            ],
             body=bytes(body),
-            trailers=[(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in trailers],
+            trailers=[
+                (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+                for k, v in trailers
+            ],
             timeout_ms=timeout,
             root_context_id=self._root_of(self.effective_context_id),
             context_id=self.effective_context_id,
@@ -571,13 +608,25 @@ class AbiHost:
         timeout: int,
     ) -> tuple[int, int]:
         return self._grpc_open(
-            upstream_name, service_name, method_name, serialized_initial_metadata, [bytes(message)], timeout, False
+            upstream_name,
+            service_name,
+            method_name,
+            serialized_initial_metadata,
+            [bytes(message)],
+            timeout,
+            False,
         )
 
     def proxy_grpc_stream(
-        self, upstream_name: bytes, service_name: bytes, method_name: bytes, serialized_initial_metadata: bytes
+        self,
+        upstream_name: bytes,
+        service_name: bytes,
+        method_name: bytes,
+        serialized_initial_metadata: bytes,
     ) -> tuple[int, int]:
-        return self._grpc_open(upstream_name, service_name, method_name, serialized_initial_metadata, [], 0, True)
+        return self._grpc_open(
+            upstream_name, service_name, method_name, serialized_initial_metadata, [], 0, True
+        )
 
     def proxy_grpc_send(self, stream_id: int, message: bytes, end_stream: int) -> int:
         call = self.grpc_calls.get(stream_id)
@@ -745,7 +794,9 @@ class AbiHost:
     def proxy_get_property(self, path: bytes) -> tuple[int, bytes]:
         parts = tuple(p.decode("utf-8", "replace") for p in bytes(path).split(b"\x00"))
         ctx = self.effective_context_id
-        stream: HttpStream | TcpConnection | None = self.http_streams.get(ctx) or self.tcp_connections.get(ctx)
+        stream: HttpStream | TcpConnection | None = self.http_streams.get(
+            ctx
+        ) or self.tcp_connections.get(ctx)
         if stream is not None and parts in stream.properties:
             return OK, stream.properties[parts]
         if parts in self.properties:
@@ -758,7 +809,9 @@ class AbiHost:
     def proxy_set_property(self, path: bytes, value: bytes) -> int:
         parts = tuple(p.decode("utf-8", "replace") for p in bytes(path).split(b"\x00"))
         ctx = self.effective_context_id
-        stream: HttpStream | TcpConnection | None = self.http_streams.get(ctx) or self.tcp_connections.get(ctx)
+        stream: HttpStream | TcpConnection | None = self.http_streams.get(
+            ctx
+        ) or self.tcp_connections.get(ctx)
         (stream.properties if stream is not None else self.properties)[parts] = bytes(value)
         return OK
 

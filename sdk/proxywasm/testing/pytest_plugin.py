@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from ..dispatcher import RootFactory
     from .emulator import HostEmulator
 
-__all__ = ["BuildFactory", "HostFactory", "proxywasm_build", "proxywasm_filter_host", "proxywasm_host"]
+__all__ = [
+    "BuildFactory",
+    "HostFactory",
+    "proxywasm_build",
+    "proxywasm_filter_host",
+    "proxywasm_host",
+]
 
 
 def _error_logs(host: HostEmulator) -> str:
@@ -176,7 +182,9 @@ class BuildFactory:
             try:
                 build.build_filter(src, out, backend=backend)
             except build.BuildError as exc:
-                pytest.fail(f"proxywasm build --backend {backend} {src} failed:\n{exc}", pytrace=False)
+                pytest.fail(
+                    f"proxywasm build --backend {backend} {src} failed:\n{exc}", pytrace=False
+                )
             self.built[key] = out
         return self.built[key]
 

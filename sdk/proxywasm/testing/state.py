@@ -27,7 +27,10 @@ Pairs = list[tuple[bytes, bytes]]
 
 
 def _text(pairs: Pairs) -> list[tuple[str, str]]:
-    return [(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in pairs]
+    return [
+        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+        for k, v in pairs
+    ]
 
 
 @dataclass

@@ -136,14 +136,20 @@ class _Adapter:
                 mem.write(caller, struct.pack("<I", len(data)), args[pos[1]] & 0xFFFFFFFF)
             else:
                 fmt = "<Q" if width == 8 else "<I"
-                mem.write(caller, struct.pack(fmt, value & (0xFFFFFFFFFFFFFFFF if width == 8 else 0xFFFFFFFF)), args[pos[0]] & 0xFFFFFFFF)
+                mem.write(
+                    caller,
+                    struct.pack(fmt, value & (0xFFFFFFFFFFFFFFFF if width == 8 else 0xFFFFFFFF)),
+                    args[pos[0]] & 0xFFFFFFFF,
+                )
         return 0
 
 
 class WasmCallbacks:
     """The ``proxy_on_*`` exports of a module, callable like a native Dispatcher."""
 
-    def __init__(self, path: str | Path, host: AbiHost, *, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+    def __init__(
+        self, path: str | Path, host: AbiHost, *, memory_limit: int = DEFAULT_MEMORY_LIMIT
+    ) -> None:
         import wasmtime
 
         self.path = Path(path)
@@ -197,7 +203,9 @@ class WasmCallbacks:
                 pass
         self._exports_view = exports
         if not any(self._has(f"proxy_abi_version_{v}") for v in ("0_2_1", "0_2_0", "0_1_0")):
-            raise ValueError(f"{self.path} exports no proxy_abi_version_* function: not a proxy-wasm module")
+            raise ValueError(
+                f"{self.path} exports no proxy_abi_version_* function: not a proxy-wasm module"
+            )
         self._alloc = self._exports.get("proxy_on_memory_allocate") or self._exports.get("malloc")
         if self._alloc is None:
             raise ValueError(f"{self.path} exports neither proxy_on_memory_allocate nor malloc")
@@ -241,7 +249,9 @@ class WasmCallbacks:
         results = list(ty.results)
 
         def stub(*_args: Any) -> Any:
-            self.host.logs.append((LogLevel.WARN, f"{name}: not part of ABI v0.2.1, answered UNIMPLEMENTED"))
+            self.host.logs.append(
+                (LogLevel.WARN, f"{name}: not part of ABI v0.2.1, answered UNIMPLEMENTED")
+            )
             if not results:
                 return None
             return _UNIMPLEMENTED
