@@ -10,7 +10,10 @@ the module's name and who imports it. Imports inside functions, ``try`` blocks
 catching ImportError or ``if TYPE_CHECKING`` are optional: frozen when found,
 skipped otherwise. In the stdlib and the SDK, optional imports are not
 followed at all (they are lazy on purpose: following them would freeze most of
-the stdlib); a filter that needs such a module imports it itself.
+the stdlib); a filter that needs such a module imports it itself. One
+exception: the SDK's lazy ``import json`` (configuration and body helpers
+such as ``get_plugin_configuration_json``) is frozen when the filter's own
+source mentions ``json`` at all.
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ from pathlib import Path
 __all__ = ["Closure", "ClosureError", "SourceModule", "resolve_closure"]
 
 SDK_DIR = Path(__file__).resolve().parents[2] / "sdk" / "proxywasm"
+#: Lazy imports of the SDK frozen when the filter's own modules mention the name
+#: (``get_plugin_configuration_json()``, ``body.json()`` import ``json`` on use).
+SDK_LAZY_ON_MENTION = ("json",)
 #: Never frozen: the native test harness and the SDK's native host stand-in.
 EXCLUDED = ("proxywasm.testing", "proxywasm._nullhost")
 #: Modules libpython keeps frozen itself or that have no use inside Envoy.
-SKIPPED = frozenset({"__main__", "_frozen_importlib", "_frozen_importlib_external", "_proxywasm", "_pw_boot"})
+SKIPPED = frozenset(
+    {"__main__", "_frozen_importlib", "_frozen_importlib_external", "_proxywasm", "_pw_boot"}
+)
 
 
 class ClosureError(RuntimeError):
@@ -75,7 +83,9 @@ def _is_import_error_handler(handler: ast.ExceptHandler) -> bool:
             names.append(node.id)
         elif isinstance(node, ast.Attribute):
             names.append(node.attr)
-    return any(n in ("ImportError", "ModuleNotFoundError", "Exception", "BaseException") for n in names)
+    return any(
+        n in ("ImportError", "ModuleNotFoundError", "Exception", "BaseException") for n in names
+    )
 
 
 def _imports(tree: ast.Module, package: str | None) -> list[_Import]:
@@ -101,7 +111,9 @@ def _imports(tree: ast.Module, package: str | None) -> list[_Import]:
         if isinstance(node, ast.ImportFrom):
             target = resolve(node.module, node.level)
             if target:
-                out.append(_Import(target, optional, node.lineno, tuple(a.name for a in node.names)))
+                out.append(
+                    _Import(target, optional, node.lineno, tuple(a.name for a in node.names))
+                )
             return
         if isinstance(node, ast.Try):
             guarded = any(_is_import_error_handler(h) for h in node.handlers)
@@ -148,7 +160,9 @@ class _Finder:
             if p
             and Path(p).is_dir()
             and Path(p).resolve() not in host_std
-            and not any(Path(p).resolve().is_relative_to(h) and "site-packages" not in p for h in host_std)
+            and not any(
+                Path(p).resolve().is_relative_to(h) and "site-packages" not in p for h in host_std
+            )
         ]
 
     @staticmethod
@@ -232,14 +246,17 @@ def filter_module_name(filter_path: Path, builtins: frozenset[str] = frozenset()
 
 
 def _suggest(name: str) -> str:
-    import re
-
     import keyword
+    import re
 
     cleaned = re.sub(r"\W+", "_", name).strip("_") or "my"
     if cleaned[0].isdigit():
         cleaned = "f_" + cleaned
-    if cleaned != name and not keyword.iskeyword(cleaned) and cleaned not in sys.stdlib_module_names:
+    if (
+        cleaned != name
+        and not keyword.iskeyword(cleaned)
+        and cleaned not in sys.stdlib_module_names
+    ):
         return cleaned
     return f"{cleaned}_filter"
 
@@ -262,17 +279,24 @@ def resolve_closure(
     for name in extra:
         queue.append((_require(finder, closure, name, f"the build ({name})"), ""))
 
+    mentioned: set[str] = set()
     while queue:
         mod, _ = queue.pop(0)
         source = mod.path.read_bytes()
+        if mod.origin == "filter":
+            mentioned.update(n for n in SDK_LAZY_ON_MENTION if n.encode() in source)
         try:
             tree = ast.parse(source, filename=str(mod.path))
         except SyntaxError as exc:
-            raise ClosureError(f"{exc.filename}:{exc.lineno}:{exc.offset or 0}: syntax error: {exc.msg}") from None
+            raise ClosureError(
+                f"{exc.filename}:{exc.lineno}:{exc.offset or 0}: syntax error: {exc.msg}"
+            ) from None
         package = mod.name if mod.is_package else mod.name.rpartition(".")[0] or None
         # a submodule needs its parent packages
         parents = mod.name.split(".")[:-1]
-        wanted: list[_Import] = [_Import(".".join(parents[: i + 1]), False, 0) for i in range(len(parents))]
+        wanted: list[_Import] = [
+            _Import(".".join(parents[: i + 1]), False, 0) for i in range(len(parents))
+        ]
         found_imports = _imports(tree, package)
         if mod.origin in ("stdlib", "sdk"):
             # Their lazy imports (inside functions, or guarded) serve features a
@@ -281,7 +305,8 @@ def resolve_closure(
             for imp in found_imports:
                 if imp.optional and imp.name in builtins:
                     closure.optional_builtins.add(imp.name)
-            found_imports = [i for i in found_imports if not i.optional]
+            keep = mentioned if mod.origin == "sdk" else set()
+            found_imports = [i for i in found_imports if not i.optional or i.name in keep]
         wanted += found_imports
         for imp in wanted:
             names = [imp.name] + [f"{imp.name}.{n}" for n in imp.fromlist if n != "*"]
@@ -308,8 +333,18 @@ def resolve_closure(
                 if imp.optional or mod.origin == "stdlib":
                     closure.skipped_optional[name] = where
                     continue
-                reason = found if isinstance(found, str) else f"no module named {name!r} (not in the filter's folder, the CPython 3.11 stdlib for wasm, or the active environment)"
-                raise ClosureError(f"cannot freeze {name!r}, imported by {mod.name} ({where}): {reason}")
+                reason = (
+                    found
+                    if isinstance(found, str)
+                    else f"no module named {name!r} (not in the filter's folder, the CPython 3.11 stdlib for wasm, or the active environment)"
+                )
+                raise ClosureError(
+                    f"cannot freeze {name!r}, imported by {mod.name} ({where}): {reason}"
+                )
+        if not queue and "proxywasm" in closure.modules:
+            # A filter module read after the SDK may have mentioned a lazy SDK import.
+            for name in sorted(mentioned - set(closure.modules)):
+                queue.append((_require(finder, closure, name, "the SDK (a lazy import)"), ""))
     return modname, closure
 
 
@@ -319,4 +354,3 @@ def _require(finder: _Finder, closure: Closure, name: str, who: str) -> SourceMo
         raise ClosureError(f"cannot freeze {name!r}, needed by {who}")
     closure.modules[name] = found
     return found
-

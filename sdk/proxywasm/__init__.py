@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
 from . import hostcalls
+from .calls import HttpCall, HttpResponse, gather
 from .contexts import BaseContext, HttpContext, RootContext, StreamContext
 from .dispatcher import RootFactory, set_root_context
 from .hostcalls import (
@@ -43,6 +44,7 @@ from .types import (
     Action,
     BufferType,
     CasMismatchError,
+    ConfigError,
     HostCallError,
     LogLevel,
     MapType,
@@ -53,19 +55,26 @@ from .types import (
     Status,
     StreamType,
 )
+from .views import Body, FrozenHeaders, HeaderMap, Request, Response
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "Action",
     "BaseContext",
+    "Body",
     "BufferType",
     "CasMismatchError",
+    "ConfigError",
     "Counter",
+    "FrozenHeaders",
     "Gauge",
+    "HeaderMap",
     "Histogram",
     "HostCallError",
+    "HttpCall",
     "HttpContext",
+    "HttpResponse",
     "LogLevel",
     "MapType",
     "MetricType",
@@ -73,6 +82,8 @@ __all__ = [
     "PeerType",
     "ProxyLogHandler",
     "ProxyWasmError",
+    "Request",
+    "Response",
     "RootContext",
     "RootFactory",
     "Status",
@@ -81,6 +92,7 @@ __all__ = [
     "call_foreign_function",
     "dequeue_shared_queue",
     "enqueue_shared_queue",
+    "gather",
     "get_current_time_nanoseconds",
     "get_log_level",
     "get_property",

@@ -19,3 +19,9 @@ vm: Dispatcher | None = None
 vm_key: int = 0
 #: The context the host applies stream host calls to right now.
 effective_context_id: int = 0
+#: Bumped at every callback and every host call that changes a header map:
+#: a header view's cached copy is valid while the epoch it was read at lasts.
+map_epoch: int = 0
+#: The context the last local reply was sent from (an async callback's end
+#: must not resume a stream it answered).
+replied_context: int = 0

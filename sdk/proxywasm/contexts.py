@@ -9,14 +9,55 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import ClassVar
+    from collections.abc import Coroutine
+    from typing import Any, ClassVar, Generic
+
+    from typing_extensions import TypeVar
+
+    #: The root context type a stream context is generic over (``HttpContext["Root"]``).
+    _R = TypeVar("_R", bound="RootContext", default="RootContext")
+else:
+
+    class Generic:
+        """Run-time stand-in for ``typing.Generic`` (typing is not frozen into modules):
+        ``HttpContext["Root"]`` is ``HttpContext`` itself when the program runs."""
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+    _R = None
 
 from . import _state
 from . import hostcalls as hc
+from .calls import HttpCall
 from .hostcalls import Headers, HeaderValue, PropertyPath
-from .types import Action, BufferType, LogLevel, MapType, PeerType, StreamType
+from .types import Action, BufferType, ConfigError, LogLevel, MapType, PeerType, StreamType
+from .views import Request, Response
+
+if TYPE_CHECKING:
+    #: What a stream callback returns: an action (``None`` continues), or, from an
+    #: ``async def`` callback, a coroutine that ends with one.
+    CallbackResult = Action | None | Coroutine[Any, Any, Action | None]
+    #: What ``on_tick`` / ``on_queue_ready`` return: nothing, or a coroutine.
+    RootCallbackResult = None | Coroutine[Any, Any, None]
 
 __all__ = ["BaseContext", "HttpContext", "RootContext", "StreamContext"]
+
+
+def _json(raw: bytes | None, what: str) -> Any:
+    """Parse a configuration buffer; bad JSON is a :class:`ConfigError` saying where."""
+    if raw is None or not raw.strip():
+        return None
+    import json
+
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{what} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except ValueError as exc:  # not UTF-8
+        raise ConfigError(f"{what} is not valid JSON: {exc}") from None
 
 
 def _enter(context_id: int) -> None:
@@ -33,7 +74,9 @@ class BaseContext:
 
     # -- callbacks -------------------------------------------------------------
 
-    def on_http_call_response(self, token_id: int, num_headers: int, body_size: int, num_trailers: int) -> None:
+    def on_http_call_response(
+        self, token_id: int, num_headers: int, body_size: int, num_trailers: int
+    ) -> None:
         """The answer to :meth:`dispatch_http_call` ``token_id`` arrived.
 
         Read it with :meth:`get_http_call_response_headers` and
@@ -150,6 +193,42 @@ class BaseContext:
             vm.callouts[token] = self.context_id
         return token
 
+    def http_call(
+        self,
+        cluster: str,
+        *,
+        method: str = "GET",
+        path: str = "/",
+        headers: Headers | None = None,
+        body: bytes | str | None = None,
+        trailers: Headers | None = None,
+        timeout_ms: int = 1000,
+        authority: str | None = None,
+    ) -> HttpCall:
+        """Send an HTTP request to cluster ``cluster``; ``await`` the result for the answer.
+
+        ``answer = await self.http_call("auth", path="/check", headers={...})``
+        inside an ``async def`` callback pauses the stream until the answer
+        arrives (``answer.status``, ``answer.headers``, ``answer.body``).
+        ``:method``, ``:path`` and ``:authority`` (default: the cluster
+        name) come from the keywords. A call the host refuses raises
+        :class:`HostCallError` here; one that fails later (timeout, no
+        upstream) answers with Envoy's status (504, 503). Not awaited, its
+        answer goes to :meth:`on_http_call_response` as for
+        :meth:`dispatch_http_call`.
+        """
+        pairs: list[tuple[HeaderValue, HeaderValue]] = [
+            (":method", method),
+            (":path", path),
+            (":authority", authority if authority is not None else cluster),
+        ]
+        if headers:
+            items = headers.items() if hasattr(headers, "items") else headers
+            pairs.extend((k, v) for k, v in items if k not in (":method", ":path", ":authority"))
+        return HttpCall(
+            self.dispatch_http_call(cluster, pairs, body, trailers, timeout_ms), cluster
+        )
+
     def get_http_call_response_headers(self) -> list[tuple[str, str]]:
         """Headers of the callout answer being delivered."""
         return hc.get_map(MapType.HTTP_CALL_RESPONSE_HEADERS)
@@ -184,7 +263,9 @@ class BaseContext:
             vm.grpc_calls[token] = (self.context_id, False)
         return token
 
-    def open_grpc_stream(self, upstream: str, service: str, method: str, initial_metadata: Headers | None = None) -> int:
+    def open_grpc_stream(
+        self, upstream: str, service: str, method: str, initial_metadata: Headers | None = None
+    ) -> int:
         """Open a gRPC stream; events arrive at the ``on_grpc_stream_*`` callbacks."""
         token = hc.grpc_stream(upstream, service, method, initial_metadata)
         vm = _state.vm
@@ -192,7 +273,9 @@ class BaseContext:
             vm.grpc_calls[token] = (self.context_id, True)
         return token
 
-    def send_grpc_stream_message(self, token_id: int, message: bytes, end_of_stream: bool = False) -> None:
+    def send_grpc_stream_message(
+        self, token_id: int, message: bytes, end_of_stream: bool = False
+    ) -> None:
         """Send a message on an open gRPC stream."""
         hc.grpc_send(token_id, message, end_of_stream)
 
@@ -244,6 +327,12 @@ class RootContext(BaseContext):
 
     #: Continue streams after an exception in a callback (default: 500 and stop).
     fail_open: ClassVar[bool] = False
+    #: The ``HttpContext`` subclass made for each HTTP stream, as
+    #: ``http_context(context_id, root)``: set it instead of overriding
+    #: :meth:`create_http_context` when that would only construct it.
+    http_context: ClassVar[type[HttpContext[Any]] | None] = None
+    #: The same for TCP connections (:meth:`create_stream_context`).
+    stream_context: ClassVar[type[StreamContext[Any]] | None] = None
 
     def __init__(self, context_id: int) -> None:
         self.context_id = context_id
@@ -258,22 +347,26 @@ class RootContext(BaseContext):
         """The plugin is (re)configured; ``get_plugin_configuration()``. ``False`` rejects the config."""
         return True
 
-    def on_tick(self) -> None:
+    def on_tick(self) -> RootCallbackResult:
         """Timer set with :meth:`set_tick_period_ms` fired."""
 
-    def on_queue_ready(self, queue_id: int) -> None:
+    def on_queue_ready(self, queue_id: int) -> RootCallbackResult:
         """An item was enqueued on a queue this root registered."""
 
     def on_foreign_function(self, function_id: int, arguments_size: int) -> None:
         """The host called into the plugin (``get_foreign_function_arguments()``)."""
 
-    def create_http_context(self, context_id: int) -> HttpContext:
-        """Make the context of a new HTTP stream. The default one lets traffic through."""
-        return HttpContext(context_id, self)
+    def create_http_context(self, context_id: int) -> HttpContext[Any]:
+        """Make the context of a new HTTP stream: ``http_context(context_id, self)``,
+        or, without ``http_context``, one that lets traffic through."""
+        cls = self.http_context
+        return HttpContext(context_id, self) if cls is None else cls(context_id, self)
 
-    def create_stream_context(self, context_id: int) -> StreamContext:
-        """Make the context of a new TCP connection. The default one lets traffic through."""
-        return StreamContext(context_id, self)
+    def create_stream_context(self, context_id: int) -> StreamContext[Any]:
+        """Make the context of a new TCP connection: ``stream_context(context_id, self)``,
+        or, without ``stream_context``, one that lets traffic through."""
+        cls = self.stream_context
+        return StreamContext(context_id, self) if cls is None else cls(context_id, self)
 
     # -- host calls -------------------------------------------------------------------
 
@@ -285,6 +378,19 @@ class RootContext(BaseContext):
         """The plugin configuration (in ``on_configure``), or ``None`` if there is none."""
         return hc.get_buffer_bytes(BufferType.PLUGIN_CONFIGURATION)
 
+    def get_plugin_configuration_json(self) -> Any:
+        """The plugin configuration parsed as JSON (in ``on_configure``); ``None`` if there is none.
+
+        Invalid JSON raises :class:`ConfigError` naming the line and column;
+        raised out of ``on_configure`` it is logged as one line and the
+        configuration is rejected.
+        """
+        return _json(self.get_plugin_configuration(), "plugin configuration")
+
+    def get_vm_configuration_json(self) -> Any:
+        """The VM configuration parsed as JSON (in ``on_vm_start``); ``None`` if there is none."""
+        return _json(self.get_vm_configuration(), "VM configuration")
+
     def get_foreign_function_arguments(self) -> bytes | None:
         """Arguments of the foreign call being delivered to :meth:`on_foreign_function`."""
         return hc.get_buffer_bytes(BufferType.FOREIGN_FUNCTION_ARGUMENTS)
@@ -295,43 +401,68 @@ class RootContext(BaseContext):
         hc.set_tick_period_milliseconds(period_ms)
 
 
-class _StreamContext(BaseContext):
+class _StreamContext(BaseContext, Generic[_R]):
     """What HTTP and TCP stream contexts share: the plugin's root context."""
 
-    def __init__(self, context_id: int, root: RootContext) -> None:
+    root: _R
+
+    def __init__(self, context_id: int, root: _R) -> None:
         self.context_id = context_id
         self.root = root
 
 
-class HttpContext(_StreamContext):
+class HttpContext(_StreamContext[_R]):
     """One per HTTP request/response pair. ``self.root`` is the plugin's root context.
 
-    Stream callbacks return :data:`Action.CONTINUE` or :data:`Action.PAUSE`.
+    Stream callbacks return :data:`Action.CONTINUE` or :data:`Action.PAUSE`
+    (``None`` continues too), and may be ``async def`` to await callouts
+    (:meth:`http_call`). ``class Gate(HttpContext["Root"])`` types
+    ``self.root`` as ``Root`` for mypy.
+
+    ``self.request`` and ``self.response`` are views of the stream:
+    ``.headers`` / ``.trailers`` (live mappings, :class:`~proxywasm.views.HeaderMap`)
+    and ``.body`` (:class:`~proxywasm.views.Body`).
     """
+
+    @property
+    def request(self) -> Request:
+        """The request: ``headers``, ``trailers``, ``body``, ``method``, ``path`` ..."""
+        view: Request | None = self.__dict__.get("_pw_request")
+        if view is None:
+            view = self.__dict__["_pw_request"] = Request(self.context_id)
+        return view
+
+    @property
+    def response(self) -> Response:
+        """The response: ``headers``, ``trailers``, ``body``, ``status``."""
+        view: Response | None = self.__dict__.get("_pw_response")
+        if view is None:
+            view = self.__dict__["_pw_response"] = Response(self.context_id)
+        return view
 
     # -- callbacks ---------------------------------------------------------------------
 
-    def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+    def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> CallbackResult:
         """Request headers arrived."""
         return Action.CONTINUE
 
-    def on_http_request_body(self, body_size: int, end_of_stream: bool) -> Action:
+    def on_http_request_body(self, body_size: int, end_of_stream: bool) -> CallbackResult:
         """A request body chunk arrived (after PAUSE, ``body_size`` is all that is buffered)."""
         return Action.CONTINUE
 
-    def on_http_request_trailers(self, num_trailers: int) -> Action:
+    def on_http_request_trailers(self, num_trailers: int) -> CallbackResult:
         """Request trailers arrived."""
         return Action.CONTINUE
 
-    def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+    def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> CallbackResult:
         """Response headers arrived (from upstream, or a local reply)."""
         return Action.CONTINUE
 
-    def on_http_response_body(self, body_size: int, end_of_stream: bool) -> Action:
+    def on_http_response_body(self, body_size: int, end_of_stream: bool) -> CallbackResult:
         """A response body chunk arrived."""
         return Action.CONTINUE
 
-    def on_http_response_trailers(self, num_trailers: int) -> Action:
+    def on_http_response_trailers(self, num_trailers: int) -> CallbackResult:
         """Response trailers arrived."""
         return Action.CONTINUE
 
@@ -403,10 +534,17 @@ class HttpContext(_StreamContext):
         _enter(self.context_id)
         return hc.get_buffer_bytes(BufferType.HTTP_REQUEST_BODY, start, size)
 
-    def set_http_request_body(self, value: bytes | str, start: int = 0, size: int | None = None) -> None:
+    def set_http_request_body(
+        self, value: bytes | str, start: int = 0, size: int | None = None
+    ) -> None:
         """Replace request body bytes (``size=None``: from ``start`` to the end)."""
         _enter(self.context_id)
-        hc.set_buffer_bytes(BufferType.HTTP_REQUEST_BODY, value if isinstance(value, bytes) else value.encode(), start, size)
+        hc.set_buffer_bytes(
+            BufferType.HTTP_REQUEST_BODY,
+            value if isinstance(value, bytes) else value.encode(),
+            start,
+            size,
+        )
 
     def get_http_request_trailers(self) -> list[tuple[str, str]]:
         """All request trailers."""
@@ -475,10 +613,17 @@ class HttpContext(_StreamContext):
         _enter(self.context_id)
         return hc.get_buffer_bytes(BufferType.HTTP_RESPONSE_BODY, start, size)
 
-    def set_http_response_body(self, value: bytes | str, start: int = 0, size: int | None = None) -> None:
+    def set_http_response_body(
+        self, value: bytes | str, start: int = 0, size: int | None = None
+    ) -> None:
         """Replace response body bytes (``size=None``: from ``start`` to the end)."""
         _enter(self.context_id)
-        hc.set_buffer_bytes(BufferType.HTTP_RESPONSE_BODY, value if isinstance(value, bytes) else value.encode(), start, size)
+        hc.set_buffer_bytes(
+            BufferType.HTTP_RESPONSE_BODY,
+            value if isinstance(value, bytes) else value.encode(),
+            start,
+            size,
+        )
 
     def get_http_response_trailers(self) -> list[tuple[str, str]]:
         """All response trailers."""
@@ -539,23 +684,23 @@ class HttpContext(_StreamContext):
         hc.close_stream(StreamType.HTTP_RESPONSE)
 
 
-class StreamContext(_StreamContext):
+class StreamContext(_StreamContext[_R]):
     """One per TCP connection (a network filter). ``self.root`` is the root context."""
 
     # -- callbacks ---------------------------------------------------------------------
 
-    def on_new_connection(self) -> Action:
+    def on_new_connection(self) -> CallbackResult:
         """A downstream connection was accepted."""
         return Action.CONTINUE
 
-    def on_downstream_data(self, data_size: int, end_of_stream: bool) -> Action:
+    def on_downstream_data(self, data_size: int, end_of_stream: bool) -> CallbackResult:
         """Bytes arrived from the client (:meth:`get_downstream_data`)."""
         return Action.CONTINUE
 
     def on_downstream_close(self, peer_type: PeerType) -> None:
         """The client side closed."""
 
-    def on_upstream_data(self, data_size: int, end_of_stream: bool) -> Action:
+    def on_upstream_data(self, data_size: int, end_of_stream: bool) -> CallbackResult:
         """Bytes arrived from the upstream (:meth:`get_upstream_data`)."""
         return Action.CONTINUE
 

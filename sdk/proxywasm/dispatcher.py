@@ -19,9 +19,11 @@ TYPE_CHECKING = False
 
 from . import _state
 from . import hostcalls as hc
+from ._tasks import COROUTINE, Task, step
 from ._traceback import format_exception
+from .calls import HttpResponse
 from .contexts import BaseContext, HttpContext, RootContext, StreamContext
-from .types import Action, LogLevel, PeerType, StreamType
+from .types import Action, BufferType, ConfigError, LogLevel, MapType, PeerType, StreamType
 
 __all__ = ["Dispatcher", "RootFactory", "registered_roots", "set_root_context", "vm"]
 
@@ -52,6 +54,27 @@ _REPLY_DETAILS = "wasm_python_exception"
 
 _CONTINUE = int(Action.CONTINUE)
 _PAUSE = int(Action.PAUSE)
+
+#: The direction an ``async def`` stream callback pauses, and resumes when it ends.
+_DIRECTION = {
+    "on_http_request_headers": int(StreamType.HTTP_REQUEST),
+    "on_http_request_body": int(StreamType.HTTP_REQUEST),
+    "on_http_request_trailers": int(StreamType.HTTP_REQUEST),
+    "on_http_response_headers": int(StreamType.HTTP_RESPONSE),
+    "on_http_response_body": int(StreamType.HTTP_RESPONSE),
+    "on_http_response_trailers": int(StreamType.HTTP_RESPONSE),
+    "on_new_connection": int(StreamType.DOWNSTREAM),
+    "on_downstream_data": int(StreamType.DOWNSTREAM),
+    "on_upstream_data": int(StreamType.UPSTREAM),
+}
+
+
+def _not_async(result: object, where: str) -> object:
+    """Refuse a coroutine where the host needs the answer now (its truth would say yes)."""
+    if type(result) is COROUTINE:
+        result.close()
+        raise TypeError(f"{where} cannot be async def: the host needs its answer before it returns")
+    return result
 
 
 def set_root_context(factory: RootFactory, root_id: str | None = None) -> None:
@@ -99,6 +122,8 @@ class Dispatcher:
         self.grpc_calls: dict[int, tuple[int, bool]] = {}
         #: Contexts whose creation failed: their streams get the failure policy.
         self.broken: dict[int, int] = {}
+        #: Coroutines of async callbacks waiting for callouts, by callout token.
+        self.tasks: dict[int, Task] = {}
         #: Re-raise callback exceptions after logging them (natively, for
         #: ``pytest --pdb``); the policy of a real host is to log and go on.
         self.reraise = False
@@ -116,6 +141,7 @@ class Dispatcher:
         if _state.vm is not self:
             self.activate()
         _state.effective_context_id = context_id
+        _state.map_epoch += 1  # a new callback: header views fetch their map afresh
 
     # -- errors -------------------------------------------------------------------------
 
@@ -135,6 +161,15 @@ class Dispatcher:
                 print(message, file=sys.stderr)
             except BaseException:
                 pass
+        if self.reraise:
+            raise exc
+
+    def _config_error(self, where: str, exc: ConfigError) -> None:
+        """A rejected configuration: one line with the message, no traceback."""
+        try:
+            hc.log(LogLevel.ERROR, f"{where} rejected the configuration: {exc}")
+        except BaseException:
+            pass
         if self.reraise:
             raise exc
 
@@ -274,7 +309,10 @@ class Dispatcher:
         if root is None:
             return False
         try:
-            return bool(root.on_vm_start(vm_configuration_size))
+            return bool(_not_async(root.on_vm_start(vm_configuration_size), "on_vm_start"))
+        except ConfigError as exc:
+            self._config_error("on_vm_start", exc)
+            return False
         except _CAUGHT as exc:
             self._report("on_vm_start", root_context_id, exc)
             return False
@@ -286,7 +324,10 @@ class Dispatcher:
         if root is None:
             return False
         try:
-            return bool(root.on_configure(plugin_configuration_size))
+            return bool(_not_async(root.on_configure(plugin_configuration_size), "on_configure"))
+        except ConfigError as exc:
+            self._config_error("on_configure", exc)
+            return False
         except _CAUGHT as exc:
             self._report("on_configure", root_context_id, exc)
             return False
@@ -298,7 +339,9 @@ class Dispatcher:
         if root is None:
             return
         try:
-            root.on_tick()
+            result = root.on_tick()
+            if type(result) is COROUTINE:
+                self._start(Task(root_context_id, result, "on_tick", -1))
         except _CAUGHT as exc:
             self._report("on_tick", root_context_id, exc)
 
@@ -309,7 +352,9 @@ class Dispatcher:
         if root is None:
             return
         try:
-            root.on_queue_ready(queue_id)
+            result = root.on_queue_ready(queue_id)
+            if type(result) is COROUTINE:
+                self._start(Task(root_context_id, result, "on_queue_ready", -1))
         except _CAUGHT as exc:
             self._report("on_queue_ready", root_context_id, exc)
 
@@ -341,6 +386,8 @@ class Dispatcher:
                 return _CONTINUE
             if result == _CONTINUE or result == _PAUSE:
                 return int(result)
+            if type(result) is COROUTINE:
+                return self._start(Task(context_id, result, name, _DIRECTION[name]))
             raise TypeError(
                 f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE"
             )
@@ -424,6 +471,8 @@ class Dispatcher:
                 return _CONTINUE
             if result == _CONTINUE or result == _PAUSE:
                 return int(result)
+            if type(result) is COROUTINE:
+                return self._start(Task(context_id, result, name, _DIRECTION[name]))
             raise TypeError(
                 f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE"
             )
@@ -464,6 +513,86 @@ class Dispatcher:
         """The upstream side closed."""
         self._tcp_close(context_id, "on_upstream_close", peer_type)
 
+    # -- coroutines of async callbacks --------------------------------------------------
+
+    def _start(self, task: Task) -> int:
+        """First step of a callback's coroutine: its action, or PAUSE while it awaits."""
+        action = self._step(task)
+        return _PAUSE if action is None else action
+
+    def _step(self, task: Task) -> int | None:
+        _state.replied_context = 0
+        try:
+            action = step(task)
+        finally:
+            if _state.replied_context == task.context_id:
+                task.replied = True
+        if action is None:
+            for token in task.calls:
+                self.tasks[token] = task
+        return action
+
+    def _answer(
+        self, task: Task, token: int, num_headers: int, body_size: int, num_trailers: int
+    ) -> None:
+        """A callout a coroutine awaits answered: keep the answer; step it once all are in."""
+        context_id = task.context_id
+        if context_id != _state.effective_context_id:
+            hc.set_effective_context(context_id)
+            _state.effective_context_id = context_id
+        call = task.calls.pop(token)
+        try:
+            call.response = HttpResponse(
+                hc.get_map(MapType.HTTP_CALL_RESPONSE_HEADERS) if num_headers else [],
+                (hc.get_buffer_bytes(BufferType.HTTP_CALL_RESPONSE_BODY, 0, body_size) or b"")
+                if body_size
+                else b"",
+                hc.get_map(MapType.HTTP_CALL_RESPONSE_TRAILERS) if num_trailers else [],
+            )
+            if task.calls:  # a gather still waiting for others
+                return
+            action = self._step(task)
+        except _CAUGHT as exc:
+            self._drop(task)
+            self._report(task.name, context_id, exc)
+            self._fail_task(task)
+            return
+        if action is None:  # awaiting the next callout
+            return
+        if action == _CONTINUE and task.stream >= 0 and not task.replied:
+            try:
+                hc.continue_stream(task.stream)
+            except _CAUGHT as exc:
+                self._report(task.name, context_id, exc)
+
+    def _fail_task(self, task: Task) -> None:
+        """The failure policy for a coroutine that raised after it had paused its stream."""
+        if task.stream < 0:
+            return  # a root context's: logged, nothing to stop
+        if task.stream in (int(StreamType.DOWNSTREAM), int(StreamType.UPSTREAM)):
+            self._fail_tcp(task.context_id)
+            return
+        if self._fail_open(task.context_id):
+            try:
+                hc.continue_stream(task.stream)
+            except BaseException:
+                pass
+        else:
+            self._fail_http(task.context_id)
+
+    def _drop(self, task: Task) -> None:
+        for token in [t for t, other in self.tasks.items() if other is task]:
+            del self.tasks[token]
+
+    def _cancel_tasks(self, context_id: int) -> None:
+        """The context ended while coroutines waited: close them (their ``finally`` runs)."""
+        for task in {id(t): t for t in self.tasks.values() if t.context_id == context_id}.values():
+            self._drop(task)
+            try:
+                task.coro.close()
+            except _CAUGHT as exc:
+                self._report(task.name, context_id, exc)
+
     # -- callouts -----------------------------------------------------------------------
 
     def _owner(self, context_id: int) -> BaseContext | None:
@@ -472,12 +601,18 @@ class Dispatcher:
     def proxy_on_http_call_response(
         self, root_context_id: int, token: int, num_headers: int, body_size: int, num_trailers: int
     ) -> None:
-        """An HTTP callout answered; delivered to the context that dispatched it."""
+        """An HTTP callout answered; delivered to the context that dispatched it
+        (or to the coroutine that awaits it)."""
         owner_id = self.callouts.pop(token, root_context_id)
         ctx = self._owner(owner_id)
         self._enter(root_context_id)
         if ctx is None:
             return
+        if self.tasks:
+            task = self.tasks.pop(token, None)
+            if task is not None:
+                self._answer(task, token, num_headers, body_size, num_trailers)
+                return
         try:
             if owner_id != root_context_id:
                 hc.set_effective_context(owner_id)
@@ -567,7 +702,7 @@ class Dispatcher:
         if ctx is None:
             return True
         try:
-            return bool(ctx.on_done())
+            return bool(_not_async(ctx.on_done(), "on_done"))
         except _CAUGHT as exc:
             self._report("on_done", context_id, exc)
             return True
@@ -596,6 +731,8 @@ class Dispatcher:
         if self.grpc_calls:
             for token in [t for t, (owner, _) in self.grpc_calls.items() if owner == context_id]:
                 del self.grpc_calls[token]
+        if self.tasks:
+            self._cancel_tasks(context_id)
         if ctx is None:
             return
         try:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 TYPE_CHECKING = False
 
+from . import _state
 from ._serde import deserialize_map, serialize_map, to_bytes, to_str
 from .types import (
     BufferType,
@@ -80,7 +81,11 @@ __all__ = [
 
 HeaderValue = str | bytes
 #: Headers as filters pass them: ``[(name, value), ...]`` or a mapping ``{name: value}``.
-Headers = Sequence[tuple[HeaderValue, HeaderValue]] | Mapping[str, HeaderValue] | Mapping[bytes, HeaderValue]
+Headers = (
+    Sequence[tuple[HeaderValue, HeaderValue]]
+    | Mapping[str, HeaderValue]
+    | Mapping[bytes, HeaderValue]
+)
 #: A property path: ``"request.path"`` or ``["request", "path"]``.
 PropertyPath = str | Sequence[str]
 
@@ -100,7 +105,11 @@ def _check(function: str, status: int, detail: str = "") -> None:
 
 def log(level: LogLevel | int, message: str) -> None:
     """Write one entry to the host log (Envoy's log, or the emulator's)."""
-    data = message.encode("utf-8", "surrogateescape") if type(message) is str else to_bytes(message, "log message")
+    data = (
+        message.encode("utf-8", "surrogateescape")
+        if type(message) is str
+        else to_bytes(message, "log message")
+    )
     status = _abi.proxy_log(int(level), data)
     if status != _OK:
         _check("proxy_log", status)
@@ -132,7 +141,9 @@ def set_tick_period_milliseconds(period_ms: int) -> None:
 _MAX_SIZE = 0xFFFFFFFF
 
 
-def get_buffer_bytes(buffer: BufferType | int, start: int = 0, size: int | None = None) -> bytes | None:
+def get_buffer_bytes(
+    buffer: BufferType | int, start: int = 0, size: int | None = None
+) -> bytes | None:
     """Bytes ``[start, start+size)`` of a buffer (``size=None``: to the end).
 
     ``None`` if the buffer does not exist in this callback (``NOT_FOUND``) or
@@ -140,7 +151,9 @@ def get_buffer_bytes(buffer: BufferType | int, start: int = 0, size: int | None 
     """
     if start < 0 or (size is not None and size < 0):
         raise ValueError(f"buffer range must not be negative (start={start}, size={size})")
-    status, data = _abi.proxy_get_buffer_bytes(int(buffer), start, _MAX_SIZE if size is None else size)
+    status, data = _abi.proxy_get_buffer_bytes(
+        int(buffer), start, _MAX_SIZE if size is None else size
+    )
     if status in (_NOT_FOUND, _EMPTY):
         return None
     if status != _OK:
@@ -158,7 +171,9 @@ def get_buffer_status(buffer: BufferType | int) -> tuple[int, int] | None:
     return size, flags
 
 
-def set_buffer_bytes(buffer: BufferType | int, value: bytes, start: int = 0, size: int | None = None) -> None:
+def set_buffer_bytes(
+    buffer: BufferType | int, value: bytes, start: int = 0, size: int | None = None
+) -> None:
     """Replace ``size`` bytes at ``start`` with ``value`` (``size=None``: to the end).
 
     As Envoy: ``start=0`` replaces the first ``size`` bytes; ``start`` at or
@@ -172,7 +187,9 @@ def set_buffer_bytes(buffer: BufferType | int, value: bytes, start: int = 0, siz
         size = max(0, (current[0] if current else 0) - start)
     status = _abi.proxy_set_buffer_bytes(int(buffer), start, size, value)
     if status != _OK:
-        _check("proxy_set_buffer_bytes", status, f"{BufferType(buffer).name} start={start} size={size}")
+        _check(
+            "proxy_set_buffer_bytes", status, f"{BufferType(buffer).name} start={start} size={size}"
+        )
 
 
 # -- header maps ---------------------------------------------------------------
@@ -193,9 +210,16 @@ def get_map(map_type: MapType | int) -> list[tuple[str, str]]:
     return [(to_str(k), to_str(v)) for k, v in get_map_bytes(map_type)]
 
 
-def set_map(map_type: MapType | int, pairs: Iterable[tuple[HeaderValue, HeaderValue]] | Headers) -> None:
+def set_map(
+    map_type: MapType | int, pairs: Iterable[tuple[HeaderValue, HeaderValue]] | Headers
+) -> None:
     """Replace a whole map (pairs, or a mapping ``{name: value}``)."""
-    _map_check("proxy_set_header_map_pairs", _abi.proxy_set_header_map_pairs(int(map_type), serialize_map(pairs)), map_type)
+    _state.map_epoch += 1
+    _map_check(
+        "proxy_set_header_map_pairs",
+        _abi.proxy_set_header_map_pairs(int(map_type), serialize_map(pairs)),
+        map_type,
+    )
 
 
 _BAD_ARGUMENT = 2
@@ -214,8 +238,12 @@ def _map_check(function: str, status: int, map_type: MapType | int) -> None:
     if status == _OK:  # the common case: no enum lookup for the error detail
         return
     if status == _BAD_ARGUMENT and int(map_type) in _MAP_HINTS:
-        raise HostCallError(function, status, f"{MapType(map_type).name}: {_MAP_HINTS[int(map_type)]}; "
-                            "read what you need there and keep it on self")
+        raise HostCallError(
+            function,
+            status,
+            f"{MapType(map_type).name}: {_MAP_HINTS[int(map_type)]}; "
+            "read what you need there and keep it on self",
+        )
     _check(function, status, MapType(map_type).name)
 
 
@@ -236,6 +264,7 @@ def get_map_value(map_type: MapType | int, key: HeaderValue) -> str | None:
 
 def add_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderValue) -> None:
     """Add a value to ``key`` (keeps existing values)."""
+    _state.map_epoch += 1
     status = _abi.proxy_add_header_map_value(
         int(map_type), to_bytes(key, "header name"), to_bytes(value, "header value")
     )
@@ -244,6 +273,7 @@ def add_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderValue)
 
 def replace_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderValue) -> None:
     """Set ``key`` to exactly ``value`` (adds it if missing)."""
+    _state.map_epoch += 1
     status = _abi.proxy_replace_header_map_value(
         int(map_type), to_bytes(key, "header name"), to_bytes(value, "header value")
     )
@@ -252,6 +282,7 @@ def replace_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderVa
 
 def remove_map_value(map_type: MapType | int, key: HeaderValue) -> None:
     """Remove every value of ``key`` (no error if missing)."""
+    _state.map_epoch += 1
     status = _abi.proxy_remove_header_map_value(int(map_type), to_bytes(key, "header name"))
     if status == _NOT_FOUND:
         return
@@ -263,7 +294,9 @@ def remove_map_value(map_type: MapType | int, key: HeaderValue) -> None:
 
 def continue_stream(stream: StreamType | int) -> None:
     """Resume a paused stream direction."""
-    _check("proxy_continue_stream", _abi.proxy_continue_stream(int(stream)), StreamType(stream).name)
+    _check(
+        "proxy_continue_stream", _abi.proxy_continue_stream(int(stream)), StreamType(stream).name
+    )
 
 
 def close_stream(stream: StreamType | int) -> None:
@@ -286,6 +319,8 @@ def send_local_response(
     grpc_status: int = -1,
 ) -> None:
     """Answer the stream from the filter instead of the upstream."""
+    _state.map_epoch += 1
+    _state.replied_context = _state.effective_context_id
     if not 100 <= status_code <= 999:
         raise ValueError(f"HTTP status must be 100..999, got {status_code}")
     status = _abi.proxy_send_local_response(
@@ -345,7 +380,9 @@ def grpc_call(
     return token
 
 
-def grpc_stream(upstream: str, service: str, method: str, initial_metadata: Headers | None = None) -> int:
+def grpc_stream(
+    upstream: str, service: str, method: str, initial_metadata: Headers | None = None
+) -> int:
     """Open a gRPC stream; returns its token."""
     status, token = _abi.proxy_grpc_stream(
         to_bytes(upstream, "upstream"),
@@ -359,7 +396,10 @@ def grpc_stream(upstream: str, service: str, method: str, initial_metadata: Head
 
 def grpc_send(token: int, message: bytes, end_of_stream: bool = False) -> None:
     """Send a message on an open gRPC stream."""
-    _check("proxy_grpc_send", _abi.proxy_grpc_send(token, to_bytes(message, "message"), int(end_of_stream)))
+    _check(
+        "proxy_grpc_send",
+        _abi.proxy_grpc_send(token, to_bytes(message, "message"), int(end_of_stream)),
+    )
 
 
 def grpc_cancel(token: int) -> None:
@@ -407,7 +447,9 @@ def register_shared_queue(name: str) -> int:
 
 def resolve_shared_queue(vm_id: str, name: str) -> int | None:
     """Id of queue ``name`` registered by VM ``vm_id``, or ``None``."""
-    status, queue_id = _abi.proxy_resolve_shared_queue(to_bytes(vm_id, "vm id"), to_bytes(name, "queue name"))
+    status, queue_id = _abi.proxy_resolve_shared_queue(
+        to_bytes(vm_id, "vm id"), to_bytes(name, "queue name")
+    )
     if status == _NOT_FOUND:
         return None
     _check("proxy_resolve_shared_queue", status, repr(name))
@@ -446,7 +488,11 @@ def record_metric(metric_id: int, value: int) -> None:
 
 def increment_metric(metric_id: int, delta: int) -> None:
     """Add ``delta`` (may be negative for gauges) to a metric."""
-    _check("proxy_increment_metric", _abi.proxy_increment_metric(metric_id, delta), f"metric {metric_id}")
+    _check(
+        "proxy_increment_metric",
+        _abi.proxy_increment_metric(metric_id, delta),
+        f"metric {metric_id}",
+    )
 
 
 def get_metric(metric_id: int) -> int:
@@ -465,7 +511,9 @@ def _path(path: PropertyPath) -> bytes:
     elif isinstance(path, (list, tuple)):
         parts = path
     else:
-        raise TypeError(f"property path must be str or a sequence of str, not {type(path).__name__}")
+        raise TypeError(
+            f"property path must be str or a sequence of str, not {type(path).__name__}"
+        )
     return b"\x00".join(to_bytes(p, "property path segment") for p in parts)
 
 
@@ -480,7 +528,10 @@ def get_property(path: PropertyPath) -> bytes | None:
 
 def set_property(path: PropertyPath, value: bytes | str) -> None:
     """Set a host property (Envoy allows writing filter state)."""
-    _check("proxy_set_property", _abi.proxy_set_property(_path(path), to_bytes(value, "property value")))
+    _check(
+        "proxy_set_property",
+        _abi.proxy_set_property(_path(path), to_bytes(value, "property value")),
+    )
 
 
 def call_foreign_function(name: str, arguments: bytes = b"") -> bytes | None:
@@ -497,7 +548,11 @@ def call_foreign_function(name: str, arguments: bytes = b"") -> bytes | None:
 
 def set_effective_context(context_id: int) -> None:
     """Make host calls act on ``context_id`` (e.g. resume a stream from a callout)."""
-    _check("proxy_set_effective_context", _abi.proxy_set_effective_context(context_id), f"context {context_id}")
+    _check(
+        "proxy_set_effective_context",
+        _abi.proxy_set_effective_context(context_id),
+        f"context {context_id}",
+    )
 
 
 def done() -> None:

@@ -12,6 +12,7 @@ __all__ = [
     "Action",
     "BufferType",
     "CasMismatchError",
+    "ConfigError",
     "HostCallError",
     "LogLevel",
     "MapType",
@@ -111,6 +112,15 @@ class MetricType(IntEnum):
 
 class ProxyWasmError(Exception):
     """Base class of every error the SDK raises."""
+
+
+class ConfigError(ProxyWasmError):
+    """A configuration the filter cannot use.
+
+    Raised out of ``on_configure`` or ``on_vm_start``, it is logged as one
+    error line with its message (no traceback) and the callback returns
+    ``False``: Envoy rejects the configuration.
+    """
 
 
 class HostCallError(ProxyWasmError):
