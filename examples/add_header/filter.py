@@ -10,7 +10,7 @@ import proxywasm
 from proxywasm import Action, HttpContext, RootContext
 
 
-class AddHeader(HttpContext):
+class AddHeader(HttpContext["Root"]):
     def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         self.path = self.get_http_request_header(":path") or "/"
         proxywasm.log_debug(f"add_header: request {self.path}")

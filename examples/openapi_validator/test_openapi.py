@@ -22,10 +22,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the helper modules next to filter.py, imported by name
 try:
     import openapi
+    from openapi import SchemaValidator, Spec, SpecError
 finally:
     sys.path.remove(str(HERE))
-
-SchemaValidator, Spec, SpecError = openapi.SchemaValidator, openapi.Spec, openapi.SpecError
 
 V30 = SchemaValidator({}, version31=False)
 V31 = SchemaValidator({}, version31=True)
@@ -641,9 +640,9 @@ def schemas(draw: st.DrawFn, depth: int = 0) -> tuple[dict[str, Any], st.SearchS
             lo, hi
         )
     if kind == "number":
-        lo = draw(st.floats(-1e6, 1e6))
-        return {"type": "number", "minimum": lo, "exclusiveMinimum": True}, st.floats(
-            lo, lo + 1e6, exclude_min=True
+        low = draw(st.floats(-1e6, 1e6))
+        return {"type": "number", "minimum": low, "exclusiveMinimum": True}, st.floats(
+            low, low + 1e6, exclude_min=True
         )
     if kind == "string":
         lo = draw(st.integers(0, 5))

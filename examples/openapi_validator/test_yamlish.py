@@ -121,7 +121,7 @@ _YAML_11_DIFFERS = ("yes", "on", "0o17", "1e3", "010", "\\/", "\\ud83d")
     "text", [case[0] for case in CASES if not any(token in case[0] for token in _YAML_11_DIFFERS)]
 )
 def test_agrees_with_pyyaml_where_12_and_11_agree(text: str) -> None:
-    import yaml  # PyYAML, a dev dependency: the reference parser
+    import yaml  # type: ignore[import-untyped]  # PyYAML (dev dependency): the reference parser
 
     assert loads(text) == yaml.safe_load(text)
 

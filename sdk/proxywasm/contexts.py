@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import TypeVar
 
     #: The root context type a stream context is generic over (``HttpContext["Root"]``).
-    _R = TypeVar("_R", bound="RootContext", default="RootContext")
+    _R = TypeVar("_R", bound="RootContext", default="RootContext", covariant=True)
 else:
 
     class Generic:
