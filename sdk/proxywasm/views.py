@@ -236,6 +236,10 @@ class Body:
       :meth:`replace`, :meth:`append` and :meth:`prepend` change it.
     - Outside the body callbacks there is no body buffer: :meth:`read`
       returns ``b""``.
+    - Envoy forwards ``content-length`` as the client sent it. A filter
+      that changes the body's length removes that header in the headers
+      callback (``self.request.headers.pop("content-length", None)``), or
+      the upstream reads a truncated body.
     """
 
     __slots__ = ("_buffer", "_context_id")

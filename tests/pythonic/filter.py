@@ -57,6 +57,10 @@ class Gate(HttpContext["Root"]):
             finally:
                 self.root.closed += 1
             return Action.CONTINUE
+        if case == "body":
+            # The body will change length: Envoy forwards content-length as it was.
+            h.pop("content-length", None)
+            return None
         if case == "refused":
             try:
                 await self.http_call("nowhere")
