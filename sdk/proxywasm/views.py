@@ -291,17 +291,42 @@ class Body:
 
 
 class _Direction:
-    __slots__ = ("body", "headers", "trailers")
+    """Headers, trailers and body of one direction; each view is made on first use."""
+
+    __slots__ = ("_body", "_context_id", "_headers", "_kinds", "_trailers")
 
     def __init__(
         self, context_id: int, headers: MapType, trailers: MapType, body: BufferType
     ) -> None:
-        #: The live header map (see :class:`HeaderMap`).
-        self.headers = HeaderMap(context_id, headers)
-        #: The live trailer map (empty until trailers arrive).
-        self.trailers = HeaderMap(context_id, trailers)
-        #: The body buffer (see :class:`Body` for what it holds when).
-        self.body = Body(context_id, body)
+        self._context_id = context_id
+        self._kinds = (headers, trailers, body)
+        self._headers: HeaderMap | None = None
+        self._trailers: HeaderMap | None = None
+        self._body: Body | None = None
+
+    @property
+    def headers(self) -> HeaderMap:
+        """The live header map (see :class:`HeaderMap`)."""
+        view = self._headers
+        if view is None:
+            view = self._headers = HeaderMap(self._context_id, self._kinds[0])
+        return view
+
+    @property
+    def trailers(self) -> HeaderMap:
+        """The live trailer map (empty until trailers arrive)."""
+        view = self._trailers
+        if view is None:
+            view = self._trailers = HeaderMap(self._context_id, self._kinds[1])
+        return view
+
+    @property
+    def body(self) -> Body:
+        """The body buffer (see :class:`Body` for what it holds when)."""
+        view = self._body
+        if view is None:
+            view = self._body = Body(self._context_id, self._kinds[2])
+        return view
 
 
 class Request(_Direction):
