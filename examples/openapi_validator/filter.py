@@ -33,7 +33,7 @@ from typing import Any
 
 import openapi
 import proxywasm
-from proxywasm import Action, HttpContext, RootContext
+from proxywasm import Action, ConfigError, HttpContext, RootContext
 
 PREFIX = "openapi_validator"
 KINDS = ("unknown_path", "unknown_method", "bad_parameter", "bad_body", "undocumented_status")
@@ -45,22 +45,13 @@ requests_total = proxywasm.Counter(f"{PREFIX}.requests")
 violations_total = {kind: proxywasm.Counter(f"{PREFIX}.violations.{kind}") for kind in KINDS}
 
 
-class ConfigError(ValueError):
-    """The plugin configuration cannot be used."""
-
-
-def parse_config(raw: bytes | None) -> dict[str, Any]:
-    """The checked plugin configuration: ``spec`` (an :class:`openapi.Spec`), ``mode``, limits."""
-    if not raw:
+def parse_config(config: Any) -> dict[str, Any]:
+    """The checked plugin configuration (parsed JSON): ``spec`` (an :class:`openapi.Spec`),
+    ``mode``, limits. Raises :class:`proxywasm.ConfigError` saying what is wrong."""
+    if config is None:
         raise ConfigError(
             'no plugin configuration: {"spec": ..., "mode": "monitor" | "enforce"} is required'
         )
-    try:
-        config = json.loads(raw)
-    except UnicodeDecodeError:
-        raise ConfigError("plugin configuration is not UTF-8") from None
-    except ValueError as exc:
-        raise ConfigError(f"plugin configuration is not valid JSON: {exc}") from None
     if not isinstance(config, dict):
         raise ConfigError("plugin configuration must be a JSON object")
     unknown = sorted(set(config) - {"spec", "mode", "log_limit", "max_body_bytes"})
@@ -87,10 +78,8 @@ def parse_config(raw: bytes | None) -> dict[str, Any]:
     return {"spec": spec, "mode": mode, **limits}
 
 
-class Validate(HttpContext):
+class Validate(HttpContext["Root"]):
     """One request: find its operation, validate it, check the response status."""
-
-    root: "Root"
 
     def __init__(self, context_id: int, root: "Root") -> None:
         super().__init__(context_id, root)
@@ -109,8 +98,8 @@ class Validate(HttpContext):
         requests_total.increment()
         spec = self.root.spec
         headers: dict[str, list[str]] = {}
-        for name, value in self.get_http_request_headers():
-            headers.setdefault(name.lower(), []).append(value)
+        for name, value in self.request.headers.multi_items():
+            headers.setdefault(name, []).append(value)
         self.method = (headers.get(":method") or ["GET"])[0]
         raw_path = (headers.get(":path") or ["/"])[0]
         path, _, query = raw_path.partition("?")
@@ -145,15 +134,14 @@ class Validate(HttpContext):
                 return Action.PAUSE
             if body_size > self.root.max_body_bytes:
                 return self.skip_body(body_size)
-            data = self.get_http_request_body(0, body_size) or b""
-            return self.finish_body(data)
+            return self.finish_body(self.request.body.read())
         # monitor: never hold the request; keep a copy of each chunk as it passes.
         if self.chunks is not None:
             self.body_size += body_size
             if self.body_size > self.root.max_body_bytes:
                 return self.skip_body(self.body_size)
             if body_size:
-                self.chunks.append(self.get_http_request_body(0, body_size) or b"")
+                self.chunks.append(self.request.body.read())
         if end_of_stream:
             return self.finish_body(b"".join(self.chunks or ()))
         return Action.CONTINUE
@@ -162,7 +150,7 @@ class Validate(HttpContext):
         if self.body_plan is None:
             return Action.CONTINUE
         if self.root.mode == "enforce":
-            data = self.get_http_request_body() or b""  # still buffered: we paused on it
+            data = self.request.body.read()  # still buffered: we paused on it
         else:
             data = b"".join(self.chunks or ())
         return self.finish_body(data)
@@ -187,7 +175,7 @@ class Validate(HttpContext):
     def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         if self.operation is None or self.replied:
             return Action.CONTINUE
-        status = self.get_http_response_header(":status") or ""
+        status = self.response.headers.get(":status", "")
         if not self.operation.documents_status(status):
             documented = ", ".join(sorted(self.operation.responses or ())) or "none"
             self.report(
@@ -251,6 +239,7 @@ class Validate(HttpContext):
 class Root(RootContext):
     #: The validator only observes: a bug in it must never take traffic down.
     fail_open = True
+    http_context = Validate
     spec: openapi.Spec
     mode = "monitor"
     log_limit = DEFAULT_LOG_LIMIT
@@ -258,11 +247,8 @@ class Root(RootContext):
     logged = 0
 
     def on_configure(self, plugin_configuration_size: int) -> bool:
-        try:
-            config = parse_config(self.get_plugin_configuration())
-        except ConfigError as exc:
-            proxywasm.log_error(f"{PREFIX}: {exc}")
-            return False
+        # A ConfigError is logged as one line and the configuration is refused.
+        config = parse_config(self.get_plugin_configuration_json())
         for counter in (requests_total, *violations_total.values()):
             counter.increment(
                 0
@@ -276,9 +262,6 @@ class Root(RootContext):
             f"{PREFIX}: OpenAPI {self.spec.version}{title}: {len(self.spec.operations)} operations, mode {self.mode}"
         )
         return True
-
-    def create_http_context(self, context_id: int) -> HttpContext:
-        return Validate(context_id, self)
 
 
 proxywasm.set_root_context(Root)

@@ -307,8 +307,9 @@ def test_broken_configuration_refuses_the_plugin(
     assert host.start_vm()
     assert host.start_plugin() is False
     [error] = host.get_logs(LogLevel.ERROR)
-    assert error.startswith("openapi_validator: ")
+    assert error.startswith("on_configure rejected the configuration: ")
     assert message in error
+    assert "\n" not in error  # one line, no traceback
 
 
 # -- matching -------------------------------------------------------------------------------------
