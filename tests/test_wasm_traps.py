@@ -3,7 +3,8 @@
 The subject is a small module written in WAT (compiled by wasmtime, no
 toolchain needed) whose ``proxy_on_request_headers`` counts the requests its
 VM served and writes the count into ``x-served``, and which dies on purpose:
-three request headers trap (``unreachable``), six call WASI ``proc_exit``,
+three request headers trap (``unreachable``), six call WASI ``proc_exit(3)``,
+seven ``proc_exit(255)``,
 four and five grow memory by 6.25 MiB and by 1 GiB. Four bytes of downstream
 data trap a TCP connection.
 """
@@ -41,6 +42,7 @@ MODULE = r"""
     (global.set $served (i32.add (global.get $served) (i32.const 1)))
     (if (i32.eq (local.get $n) (i32.const 3)) (then unreachable))
     (if (i32.eq (local.get $n) (i32.const 6)) (then (call $exit (i32.const 3))))
+    (if (i32.eq (local.get $n) (i32.const 7)) (then (call $exit (i32.const 255))))
     (if (i32.eq (local.get $n) (i32.const 4))
       (then (return (i32.lt_s (memory.grow (i32.const 100)) (i32.const 0)))))
     (if (i32.eq (local.get $n) (i32.const 5))
@@ -147,6 +149,15 @@ def test_proc_exit_is_the_same_error(module: Path) -> None:
     ctx = host.initialize_http_context()
     with pytest.raises(WasmTrapError, match=r"proc_exit\(3\)"):
         host.call_on_request_headers(ctx, EXIT, end_of_stream=True)
+    assert served(host) == "local 503"
+
+
+def test_an_exit_status_wasi_refuses_is_the_same_error(module: Path) -> None:
+    """AssemblyScript's abort() calls proc_exit(255): wasmtime refuses the status itself."""
+    host = started(module)
+    ctx = host.initialize_http_context()
+    with pytest.raises(WasmTrapError, match=r"invalid exit status"):
+        host.call_on_request_headers(ctx, [*EXIT, ("f", "6")], end_of_stream=True)
     assert served(host) == "local 503"
 
 

@@ -257,11 +257,14 @@ class AbiHost:
         if buffer_id == BufferType.GRPC_CALL_MESSAGE:
             return self.grpc_message
         if buffer_id == BufferType.VM_CONFIGURATION:
-            return self.vm_configuration  # Envoy serves it in any callback
+            # Envoy serves it in any callback; with no configuration it is empty, not missing.
+            return self.vm_configuration or b""
         if buffer_id == BufferType.PLUGIN_CONFIGURATION:
             if cb != "proxy_on_configure":
                 return None
-            return self.plugin_configurations.get(self.effective_context_id)
+            # In on_configure Envoy always has the buffer: empty when there is no
+            # configuration (the AssemblyScript SDK aborts on NOT_FOUND here).
+            return self.plugin_configurations.get(self.effective_context_id) or b""
         if buffer_id == BufferType.FOREIGN_FUNCTION_ARGUMENTS:
             return self.foreign_arguments
         return None

@@ -284,6 +284,10 @@ class WasmCallbacks:
             raise WasmTrapError(f"{self.path.name} trapped: {exc}") from None
         except self._wt.ExitTrap as exc:  # WASI proc_exit: the VM is gone, as a crash is to Envoy
             raise WasmTrapError(f"{self.path.name} called proc_exit({exc.code})") from None
+        except self._wt.WasmtimeError as exc:  # e.g. proc_exit with a status WASI refuses (abort)
+            first = str(exc).strip().splitlines()
+            cause = first[-1].strip() if first else "unknown error"
+            raise WasmTrapError(f"{self.path.name} failed: {cause}") from None
 
     # -- the callbacks -------------------------------------------------------------------
 
