@@ -69,6 +69,30 @@ _DIRECTION = {
 }
 
 
+#: Callbacks the compiled glue may answer itself while no context class overrides
+#: the method behind them (one Python call less per request each): ABI name -> method.
+_SKIPPABLE = {
+    "proxy_on_request_body": "on_http_request_body",
+    "proxy_on_request_trailers": "on_http_request_trailers",
+    "proxy_on_response_body": "on_http_response_body",
+    "proxy_on_response_trailers": "on_http_response_trailers",
+    "proxy_on_log": "on_log",
+    "proxy_on_done": "on_done",
+    "proxy_on_downstream_connection_close": "on_downstream_close",
+    "proxy_on_upstream_connection_close": "on_upstream_close",
+}
+#: The SDK's own classes, whose methods are the defaults.
+_SDK_CLASSES = (BaseContext, RootContext, HttpContext, StreamContext)
+
+
+def _overrides(cls: type, method: str) -> bool:
+    """Whether ``cls`` (a context class) has its own ``method`` instead of the SDK's default."""
+    for base in cls.__mro__:
+        if method in base.__dict__:
+            return base.__module__ != "proxywasm.contexts"
+    return False
+
+
 def _not_async(result: object, where: str) -> object:
     """Refuse a coroutine where the host needs the answer now (its truth would say yes)."""
     if type(result) is COROUTINE:
@@ -124,6 +148,10 @@ class Dispatcher:
         self.broken: dict[int, int] = {}
         #: Coroutines of async callbacks waiting for callouts, by callout token.
         self.tasks: dict[int, Task] = {}
+        #: Callbacks the compiled glue answers itself (see :meth:`glue_skips`), and the
+        #: context classes already checked against them.
+        self.skipped: set[str] = set()
+        self._checked: set[type] = set()
         #: Re-raise callback exceptions after logging them (natively, for
         #: ``pytest --pdb``); the policy of a real host is to log and go on.
         self.reraise = False
@@ -142,6 +170,35 @@ class Dispatcher:
             self.activate()
         _state.effective_context_id = context_id
         _state.map_epoch += 1  # a new callback: header views fetch their map afresh
+
+    # -- callbacks nobody overrides ------------------------------------------------------
+
+    def glue_skips(self) -> tuple[str, ...]:
+        """The callbacks no context class defined so far overrides (the compiled glue
+        then answers their default without calling Python). Called once, at build time."""
+        classes: list[type] = []
+        stack: list[type] = [BaseContext]
+        while stack:
+            subs: list[type] = stack.pop().__subclasses__()
+            for sub in subs:
+                if sub not in classes:
+                    classes.append(sub)
+                    stack.append(sub)
+        skips = tuple(
+            name
+            for name, method in _SKIPPABLE.items()
+            if not any(_overrides(c, method) for c in classes if c not in _SDK_CLASSES)
+        )
+        self.skipped = set(skips)
+        return skips
+
+    def _check_skips(self, ctx: BaseContext) -> None:
+        """A class made after start-up overrides a skipped callback: call Python for it again."""
+        cls = type(ctx)
+        self._checked.add(cls)
+        for name in [n for n in self.skipped if _overrides(cls, _SKIPPABLE[n])]:
+            self.skipped.discard(name)
+            hc.unskip_callback(name)
 
     # -- errors -------------------------------------------------------------------------
 
@@ -256,6 +313,8 @@ class Dispatcher:
         except _CAUGHT as exc:
             self._report("root context creation", context_id, exc)
             return
+        if self.skipped and type(root) not in self._checked:
+            self._check_skips(root)
         self.roots[context_id] = root
 
     def _make(self, context_id: int, http: bool) -> _Stream | None:
@@ -285,6 +344,8 @@ class Dispatcher:
             self.broken[context_id] = root_id
             self._report("context creation", context_id, exc)
             return None
+        if self.skipped and type(ctx) not in self._checked:
+            self._check_skips(ctx)
         self.streams[context_id] = ctx
         return ctx
 

@@ -292,6 +292,14 @@ def remove_map_value(map_type: MapType | int, key: HeaderValue) -> None:
 # -- streams -------------------------------------------------------------------
 
 
+def unskip_callback(name: str) -> None:
+    """Make the compiled glue call Python for callback ``name`` again (see
+    ``Dispatcher.glue_skips``). Not an ABI call: the glue's own switch."""
+    unskip = getattr(_abi, "pw_unskip", None)  # natively nothing is ever skipped
+    if unskip is not None:
+        unskip(name)
+
+
 def continue_stream(stream: StreamType | int) -> None:
     """Resume a paused stream direction."""
     _check(
