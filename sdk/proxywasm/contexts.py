@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from typing_extensions import TypeVar
 
     #: The root context type a stream context is generic over (``HttpContext["Root"]``).
-    _R = TypeVar("_R", bound="RootContext", default="RootContext", covariant=True)
+    _R_co = TypeVar("_R_co", bound="RootContext", default="RootContext", covariant=True)
 else:
 
     class Generic:
@@ -25,7 +25,7 @@ else:
         def __class_getitem__(cls, item: object) -> type:
             return cls
 
-    _R = None
+    _R_co = None
 
 from . import _state
 from . import hostcalls as hc
@@ -401,17 +401,17 @@ class RootContext(BaseContext):
         hc.set_tick_period_milliseconds(period_ms)
 
 
-class _StreamContext(BaseContext, Generic[_R]):
+class _StreamContext(BaseContext, Generic[_R_co]):
     """What HTTP and TCP stream contexts share: the plugin's root context."""
 
-    root: _R
+    root: _R_co
 
-    def __init__(self, context_id: int, root: _R) -> None:
+    def __init__(self, context_id: int, root: _R_co) -> None:
         self.context_id = context_id
         self.root = root
 
 
-class HttpContext(_StreamContext[_R]):
+class HttpContext(_StreamContext[_R_co]):
     """One per HTTP request/response pair. ``self.root`` is the plugin's root context.
 
     Stream callbacks return :data:`Action.CONTINUE` or :data:`Action.PAUSE`
@@ -684,7 +684,7 @@ class HttpContext(_StreamContext[_R]):
         hc.close_stream(StreamType.HTTP_RESPONSE)
 
 
-class StreamContext(_StreamContext[_R]):
+class StreamContext(_StreamContext[_R_co]):
     """One per TCP connection (a network filter). ``self.root`` is the root context."""
 
     # -- callbacks ---------------------------------------------------------------------

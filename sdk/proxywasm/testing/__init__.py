@@ -10,6 +10,7 @@ Never frozen into a compiled module.
 """
 
 from .abi_host import AbiHost, encode_property
+from .client import HttpExchange
 from .emulator import HostEmulator
 from .loader import filter_roots, load_filter
 from .state import (
@@ -27,6 +28,7 @@ __all__ = [
     "GrpcCallAttributes",
     "HostEmulator",
     "HttpCallAttributes",
+    "HttpExchange",
     "HttpStream",
     "LocalResponse",
     "Metric",

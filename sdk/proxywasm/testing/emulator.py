@@ -27,6 +27,7 @@ from .abi_host import (
     PropertyValue,
     encode_property,
 )
+from .client import Body, HttpCallHandler, HttpExchange, answer_http_calls, http
 from .state import (
     GrpcCallAttributes,
     HttpCallAttributes,
@@ -56,7 +57,9 @@ _STREAM_CALLBACKS = frozenset(
         "response_trailers",
     )
 )
-_CONNECTION_CALLBACKS = frozenset(("proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data"))
+_CONNECTION_CALLBACKS = frozenset(
+    ("proxy_on_new_connection", "proxy_on_downstream_data", "proxy_on_upstream_data")
+)
 
 #: Action(n) goes through Enum.__call__; a dict lookup is cheaper on the per-callback path.
 _ACTIONS: dict[object, Action] = {int(a): a for a in Action}
@@ -92,7 +95,9 @@ def _pairs(headers: HeadersIn | None) -> Pairs:
         return []
     items = headers.items() if isinstance(headers, Mapping) else headers
     if isinstance(items, (str, bytes)):
-        raise TypeError(f"headers must be (name, value) pairs or a mapping, got {type(items).__name__}")
+        raise TypeError(
+            f"headers must be (name, value) pairs or a mapping, got {type(items).__name__}"
+        )
     out: Pairs = []
     append = out.append
     for item in items:
@@ -100,7 +105,12 @@ def _pairs(headers: HeadersIn | None) -> Pairs:
         if type(item) is tuple and len(item) == 2:
             name, value = item
             if type(name) is str and type(value) is str:
-                append((name.encode("utf-8", "surrogateescape").lower(), value.encode("utf-8", "surrogateescape")))
+                append(
+                    (
+                        name.encode("utf-8", "surrogateescape").lower(),
+                        value.encode("utf-8", "surrogateescape"),
+                    )
+                )
                 continue
         if not isinstance(item, tuple) or len(item) != 2:
             raise TypeError(f"headers must be (name, value) pairs, got {item!r}")
@@ -112,7 +122,10 @@ def _pairs(headers: HeadersIn | None) -> Pairs:
 
 
 def _text(pairs: Pairs | None) -> list[tuple[str, str]]:
-    return [(k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in pairs or []]
+    return [
+        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
+        for k, v in pairs or []
+    ]
 
 
 def _config(value: bytes | str | dict[str, Any] | list[Any] | None) -> bytes | None:
@@ -194,7 +207,9 @@ class HostEmulator(AbiHost):
             max_histogram_samples=max_histogram_samples,
         )
         if failure_policy not in FAILURE_POLICIES:
-            raise ValueError(f"failure_policy must be one of {', '.join(FAILURE_POLICIES)}, not {failure_policy!r}")
+            raise ValueError(
+                f"failure_policy must be one of {', '.join(FAILURE_POLICIES)}, not {failure_policy!r}"
+            )
         self.failure_policy = failure_policy
         #: The trap that killed the VM, until a reload (``None`` while it lives).
         self.vm_failure: WasmTrapError | None = None
@@ -272,7 +287,9 @@ class HostEmulator(AbiHost):
         self.callback = name
         self._depth += 1
         try:
-            if self._vm_broken and (self.vm_failure is not None or context_id in self._stale_contexts):
+            if self._vm_broken and (
+                self.vm_failure is not None or context_id in self._stale_contexts
+            ):
                 result = self._on_failed_vm(name, context_id)
             else:
                 result = getattr(self._vm, name)(context_id, *args)
@@ -284,7 +301,9 @@ class HostEmulator(AbiHost):
             _nullhost.active = previous_active
             self.effective_context_id = previous_context
             self.callback = previous_callback
-        if self._depth == 0 and (self.ready_streams or self.pending_delete or self.pending_queue_ready):
+        if self._depth == 0 and (
+            self.ready_streams or self.pending_delete or self.pending_queue_ready
+        ):
             self._deliver()
         return result
 
@@ -315,7 +334,11 @@ class HostEmulator(AbiHost):
             stream = self.http_streams.get(context_id)
             if stream is not None:
                 stream.action = Action.PAUSE  # also for the call that trapped and returned nothing
-            if stream is not None and stream.local_response is None and stream.pending_local_response is None:
+            if (
+                stream is not None
+                and stream.local_response is None
+                and stream.pending_local_response is None
+            ):
                 stream.pending_local_response = LocalResponse(503, [], b"", "wasm_fail_stream", 14)
                 self.ready_streams.append(context_id)
             return int(Action.PAUSE)
@@ -381,7 +404,9 @@ class HostEmulator(AbiHost):
                     elif not self._release_held(stream):
                         continue
                     progressed = True
-                    ready.append(context_id)  # look again next round: the other direction may go too
+                    ready.append(
+                        context_id
+                    )  # look again next round: the other direction may go too
             if deletes:
                 self._delete_root(deletes.popleft())
                 progressed = True
@@ -391,7 +416,9 @@ class HostEmulator(AbiHost):
                 progressed = True
             if not progressed:
                 return
-        raise RuntimeError("the filter keeps waking itself up (1000 rounds of local replies / queue events)")
+        raise RuntimeError(
+            "the filter keeps waking itself up (1000 rounds of local replies / queue events)"
+        )
 
     def _release_held(self, stream: HttpStream) -> bool:
         """Deliver body / trailers that waited while a headers callback held the stream paused."""
@@ -437,7 +464,9 @@ class HostEmulator(AbiHost):
         if in_response:
             return  # sent from a response callback: the filter does not see it again
         # As Envoy: the local reply passes through this filter's own response callbacks.
-        self._invoke("proxy_on_response_headers", stream.context_id, len(headers), int(not reply.body))
+        self._invoke(
+            "proxy_on_response_headers", stream.context_id, len(headers), int(not reply.body)
+        )
         if reply.body:
             self._invoke("proxy_on_response_body", stream.context_id, len(stream.response_body), 1)
         reply.headers = [(k, v) for k, v in _text(stream.response_headers) if k != ":status"]
@@ -453,7 +482,9 @@ class HostEmulator(AbiHost):
         self.plugin_root_ids[self._root_context_id] = self.root_id
         self._invoke("proxy_on_context_create", self._root_context_id, 0)
         self._vm_started = bool(
-            self._invoke("proxy_on_vm_start", self._root_context_id, len(self.vm_configuration or b""))
+            self._invoke(
+                "proxy_on_vm_start", self._root_context_id, len(self.vm_configuration or b"")
+            )
         )
         return self._vm_started
 
@@ -464,7 +495,9 @@ class HostEmulator(AbiHost):
         return self.configure(self._plugin_configuration)
 
     def configure(
-        self, plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None, root_context_id: int | None = None
+        self,
+        plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None,
+        root_context_id: int | None = None,
     ) -> bool:
         """(Re)configure a plugin, as Envoy does on a config update."""
         ctx = root_context_id or self._root_context_id
@@ -473,7 +506,9 @@ class HostEmulator(AbiHost):
         return bool(self._invoke("proxy_on_configure", ctx, len(config or b"")))
 
     def add_plugin(
-        self, root_id: str = "", plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None
+        self,
+        root_id: str = "",
+        plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
     ) -> int:
         """Add another plugin (root context) to the VM and configure it; returns its id."""
         ctx = self._new_id()
@@ -481,7 +516,9 @@ class HostEmulator(AbiHost):
         self.plugin_root_ids[ctx] = root_id
         self._invoke("proxy_on_context_create", ctx, 0)
         if not self.configure(plugin_configuration, ctx):
-            raise RuntimeError(f"plugin {root_id!r} rejected its configuration (on_configure returned False)")
+            raise RuntimeError(
+                f"plugin {root_id!r} rejected its configuration (on_configure returned False)"
+            )
         return ctx
 
     @property
@@ -491,7 +528,11 @@ class HostEmulator(AbiHost):
 
     def tick(self, root_context_id: int | None = None) -> None:
         """Fire ``on_tick`` on every root context with a tick period (or just one)."""
-        roots = [root_context_id] if root_context_id else [r for r, p in self.tick_periods.items() if p > 0]
+        roots = (
+            [root_context_id]
+            if root_context_id
+            else [r for r, p in self.tick_periods.items() if p > 0]
+        )
         for ctx in roots:
             self._invoke("proxy_on_tick", ctx)
 
@@ -538,18 +579,24 @@ class HostEmulator(AbiHost):
             stream.kept_maps.add(int(self._KEEPS[name]))
         return action
 
-    def call_on_request_headers(self, context_id: int, headers: HeadersIn, end_of_stream: bool = False) -> Action:
+    def call_on_request_headers(
+        self, context_id: int, headers: HeadersIn, end_of_stream: bool = False
+    ) -> Action:
         """Deliver request headers; returns the filter's action."""
         stream = self._stream(context_id)
         if stream.request_ended:
             return stream.action
         stream.request_headers[:] = _pairs(headers)
-        action = self._http_callback(stream, "proxy_on_request_headers", len(stream.request_headers), int(end_of_stream))
+        action = self._http_callback(
+            stream, "proxy_on_request_headers", len(stream.request_headers), int(end_of_stream)
+        )
         stream.request_action = action
         stream.request_headers_paused = action == Action.PAUSE and not stream.request_ended
         return action
 
-    def call_on_request_body(self, context_id: int, body: bytes | str, end_of_stream: bool = False) -> Action:
+    def call_on_request_body(
+        self, context_id: int, body: bytes | str, end_of_stream: bool = False
+    ) -> Action:
         """Deliver a request body chunk. After a PAUSE the filter sees everything buffered."""
         stream = self._stream(context_id)
         if stream.request_ended:
@@ -563,7 +610,9 @@ class HostEmulator(AbiHost):
             stream.request_body += _b(body)
         else:
             stream.request_body = bytearray(_b(body))
-        action = self._http_callback(stream, "proxy_on_request_body", len(stream.request_body), int(end_of_stream))
+        action = self._http_callback(
+            stream, "proxy_on_request_body", len(stream.request_body), int(end_of_stream)
+        )
         stream.request_action = action
         if action == Action.CONTINUE:
             stream.forwarded_request_body += stream.request_body
@@ -581,22 +630,32 @@ class HostEmulator(AbiHost):
             stream.held_request_trailers = _pairs(trailers)
             return stream.action
         stream.request_trailers = _pairs(trailers)
-        action = self._http_callback(stream, "proxy_on_request_trailers", len(stream.request_trailers))
+        action = self._http_callback(
+            stream, "proxy_on_request_trailers", len(stream.request_trailers)
+        )
         stream.request_action = action
         return action
 
-    def call_on_response_headers(self, context_id: int, headers: HeadersIn, end_of_stream: bool = False) -> Action:
+    def call_on_response_headers(
+        self, context_id: int, headers: HeadersIn, end_of_stream: bool = False
+    ) -> Action:
         """Deliver response headers (from the upstream)."""
         stream = self._stream(context_id)
         if stream.local_response is not None or stream.reset:
             return stream.action
         stream.response_headers = _pairs(headers)
-        action = self._http_callback(stream, "proxy_on_response_headers", len(stream.response_headers), int(end_of_stream))
+        action = self._http_callback(
+            stream, "proxy_on_response_headers", len(stream.response_headers), int(end_of_stream)
+        )
         stream.response_action = action
-        stream.response_headers_paused = action == Action.PAUSE and stream.local_response is None and not stream.reset
+        stream.response_headers_paused = (
+            action == Action.PAUSE and stream.local_response is None and not stream.reset
+        )
         return action
 
-    def call_on_response_body(self, context_id: int, body: bytes | str, end_of_stream: bool = False) -> Action:
+    def call_on_response_body(
+        self, context_id: int, body: bytes | str, end_of_stream: bool = False
+    ) -> Action:
         """Deliver a response body chunk."""
         stream = self._stream(context_id)
         if stream.local_response is not None or stream.reset:
@@ -604,7 +663,9 @@ class HostEmulator(AbiHost):
         if stream.response_headers is None:
             stream.response_headers = []
         if stream.response_headers_paused:
-            held = stream.held_response_body if stream.held_response_body is not None else bytearray()
+            held = (
+                stream.held_response_body if stream.held_response_body is not None else bytearray()
+            )
             held += _b(body)
             stream.held_response_body, stream.held_response_end = held, end_of_stream
             return stream.action
@@ -612,7 +673,9 @@ class HostEmulator(AbiHost):
             stream.response_body += _b(body)
         else:
             stream.response_body = bytearray(_b(body))
-        action = self._http_callback(stream, "proxy_on_response_body", len(stream.response_body), int(end_of_stream))
+        action = self._http_callback(
+            stream, "proxy_on_response_body", len(stream.response_body), int(end_of_stream)
+        )
         stream.response_action = action
         if action == Action.CONTINUE:
             stream.forwarded_response_body += stream.response_body
@@ -630,7 +693,9 @@ class HostEmulator(AbiHost):
             stream.held_response_trailers = _pairs(trailers)
             return stream.action
         stream.response_trailers = _pairs(trailers)
-        action = self._http_callback(stream, "proxy_on_response_trailers", len(stream.response_trailers))
+        action = self._http_callback(
+            stream, "proxy_on_response_trailers", len(stream.response_trailers)
+        )
         stream.response_action = action
         return action
 
@@ -648,7 +713,9 @@ class HostEmulator(AbiHost):
         stream.done = True
         self._retire(self.http_streams, self.finished_http_streams, context_id)
 
-    def _retire(self, live: dict[int, Any], finished: OrderedDict[int, Any], context_id: int) -> None:
+    def _retire(
+        self, live: dict[int, Any], finished: OrderedDict[int, Any], context_id: int
+    ) -> None:
         """Move a finished context's record from the live table to the bounded finished one."""
         record = live.pop(context_id, None)
         if self._stale_contexts:
@@ -658,7 +725,9 @@ class HostEmulator(AbiHost):
             return
         finished[context_id] = record
         if len(finished) > self.keep_finished:
-            finished.popitem(last=False)  # O(1), unlike deleting a plain dict's first key over and over
+            finished.popitem(
+                last=False
+            )  # O(1), unlike deleting a plain dict's first key over and over
 
     def _finish(self, context_id: int) -> None:
         # Envoy ignores what a stream context's on_done returns (only root
@@ -769,7 +838,9 @@ class HostEmulator(AbiHost):
         conn.action = Action(self._invoke("proxy_on_new_connection", ctx))
         return ctx, conn.action
 
-    def _data(self, context_id: int, data: bytes | str, end_of_stream: bool, downstream: bool) -> Action:
+    def _data(
+        self, context_id: int, data: bytes | str, end_of_stream: bool, downstream: bool
+    ) -> Action:
         conn = self._connection(context_id)
         attr = "downstream" if downstream else "upstream"
         buf: bytearray = getattr(conn, f"{attr}_data")
@@ -777,7 +848,9 @@ class HostEmulator(AbiHost):
             buf += _b(data)
         else:
             buf[:] = _b(data)
-        action = Action(self._invoke(f"proxy_on_{attr}_data", context_id, len(buf), int(end_of_stream)))
+        action = Action(
+            self._invoke(f"proxy_on_{attr}_data", context_id, len(buf), int(end_of_stream))
+        )
         conn.action = action
         if action == Action.CONTINUE:
             getattr(conn, f"forwarded_{attr}").extend(buf)
@@ -786,11 +859,15 @@ class HostEmulator(AbiHost):
             setattr(conn, f"{attr}_paused", True)
         return action
 
-    def call_on_downstream_data(self, context_id: int, data: bytes | str, end_of_stream: bool = False) -> Action:
+    def call_on_downstream_data(
+        self, context_id: int, data: bytes | str, end_of_stream: bool = False
+    ) -> Action:
         """Deliver client bytes."""
         return self._data(context_id, data, end_of_stream, downstream=True)
 
-    def call_on_upstream_data(self, context_id: int, data: bytes | str, end_of_stream: bool = False) -> Action:
+    def call_on_upstream_data(
+        self, context_id: int, data: bytes | str, end_of_stream: bool = False
+    ) -> Action:
         """Deliver upstream bytes."""
         return self._data(context_id, data, end_of_stream, downstream=False)
 
@@ -821,6 +898,46 @@ class HostEmulator(AbiHost):
         """The action the connection is in now."""
         return self._connection(context_id).action
 
+    # -- the test client ---------------------------------------------------------------------------
+
+    def http(
+        self,
+        request_headers: HeadersIn,
+        request_body: Body = b"",
+        request_trailers: HeadersIn | None = None,
+        response_headers: HeadersIn = ((":status", "200"),),
+        response_body: Body = b"",
+        response_trailers: HeadersIn | None = None,
+        *,
+        root_context_id: int | None = None,
+        complete: bool = True,
+    ) -> HttpExchange:
+        """Run one whole HTTP stream through the filter and return what each side got.
+
+        See :func:`proxywasm.testing.client.http`: callbacks in Envoy's order,
+        callouts answered by :meth:`answer_http_calls` handlers, then
+        ``complete_http_context`` unless ``complete=False``.
+        """
+        return http(
+            self,
+            request_headers,
+            request_body,
+            request_trailers,
+            response_headers,
+            response_body,
+            response_trailers,
+            root_context_id=root_context_id,
+            complete=complete,
+        )
+
+    def answer_http_calls(self, cluster: str, handler: HttpCallHandler | None) -> None:
+        """Let ``handler(call)`` answer the callouts to ``cluster`` during :meth:`http`.
+
+        It returns ``(headers, body)``, ``(headers, body, trailers)``, an object
+        with ``.status`` / ``.headers`` / ``.body``, or ``None`` (a reset).
+        """
+        answer_http_calls(self, cluster, handler)
+
     # -- HTTP callouts -----------------------------------------------------------------------------
 
     def get_http_call_attributes(self) -> list[HttpCallAttributes]:
@@ -837,11 +954,20 @@ class HostEmulator(AbiHost):
         """Answer a callout (no headers: the call failed, e.g. a timeout)."""
         call = self.http_calls.pop(token, None)
         if call is None:
-            raise KeyError(f"no pending HTTP callout with token {token}; pending: {sorted(self.http_calls)}")
+            raise KeyError(
+                f"no pending HTTP callout with token {token}; pending: {sorted(self.http_calls)}"
+            )
         h, t = _pairs(headers), _pairs(trailers)
         self.call_response = (h, _b(body), t)
         try:
-            self._invoke("proxy_on_http_call_response", call.root_context_id, token, len(h), len(_b(body)), len(t))
+            self._invoke(
+                "proxy_on_http_call_response",
+                call.root_context_id,
+                token,
+                len(h),
+                len(_b(body)),
+                len(t),
+            )
         finally:
             self.call_response = None
 
@@ -862,7 +988,12 @@ class HostEmulator(AbiHost):
         call = self._grpc(token)
         self.grpc_initial_metadata = _pairs(metadata)
         try:
-            self._invoke("proxy_on_grpc_receive_initial_metadata", call.root_context_id, token, len(self.grpc_initial_metadata))
+            self._invoke(
+                "proxy_on_grpc_receive_initial_metadata",
+                call.root_context_id,
+                token,
+                len(self.grpc_initial_metadata),
+            )
         finally:
             self.grpc_initial_metadata = None
 
@@ -884,7 +1015,10 @@ class HostEmulator(AbiHost):
         self.grpc_trailing_metadata = _pairs(metadata)
         try:
             self._invoke(
-                "proxy_on_grpc_receive_trailing_metadata", call.root_context_id, token, len(self.grpc_trailing_metadata)
+                "proxy_on_grpc_receive_trailing_metadata",
+                call.root_context_id,
+                token,
+                len(self.grpc_trailing_metadata),
             )
         finally:
             self.grpc_trailing_metadata = None
@@ -931,7 +1065,9 @@ class HostEmulator(AbiHost):
         for m in self.metrics.values():
             if m.name == name and m.metric_type != MetricType.HISTOGRAM:
                 return m.value
-        raise KeyError(f"no counter or gauge named {name!r}; defined: {sorted(m.name for m in self.metrics.values())}")
+        raise KeyError(
+            f"no counter or gauge named {name!r}; defined: {sorted(m.name for m in self.metrics.values())}"
+        )
 
     def get_histogram(self, name: str) -> list[int]:
         """Samples recorded in a histogram."""
@@ -962,11 +1098,18 @@ class HostEmulator(AbiHost):
         """Make ``fn(arguments) -> result`` callable with ``call_foreign_function(name, ...)``."""
         self.foreign_functions[name] = fn
 
-    def call_on_foreign_function(self, function_id: int, arguments: bytes = b"", root_context_id: int | None = None) -> None:
+    def call_on_foreign_function(
+        self, function_id: int, arguments: bytes = b"", root_context_id: int | None = None
+    ) -> None:
         """The host calls into the plugin's ``on_foreign_function``."""
         self.foreign_arguments = bytes(arguments)
         try:
-            self._invoke("proxy_on_foreign_function", root_context_id or self._root_context_id, function_id, len(arguments))
+            self._invoke(
+                "proxy_on_foreign_function",
+                root_context_id or self._root_context_id,
+                function_id,
+                len(arguments),
+            )
         finally:
             self.foreign_arguments = None
 
@@ -987,4 +1130,3 @@ class HostEmulator(AbiHost):
             yield
         finally:
             _nullhost.active, self.effective_context_id, self.callback = previous
-
