@@ -21,6 +21,7 @@ from proxywasm.testing.pytest_plugin import HostFactory
 HERE = Path(__file__).resolve().parent
 #: The filter the plugin's proxywasm_filter_host runs, natively and compiled.
 PROXYWASM_FILTER = HERE / "filter.py"
+PROXYWASM_BACKENDS = ("cpython", "compact")
 
 
 filter_module = load_filter(PROXYWASM_FILTER)

@@ -52,7 +52,21 @@ def lists(a: int, b: int, s: str) -> str:
     xs.append(len(s))
     ys = [x * 2 for x in xs if x % 3 != 0]
     pairs = [(x, y) for x in xs[:2] for y in NAMES if y != "y"]
-    return repr((xs, ys, pairs, sorted(xs), xs[1:], xs[::-1], sum(xs), max(xs), min(xs), a in xs, xs.index(b)))
+    return repr(
+        (
+            xs,
+            ys,
+            pairs,
+            sorted(xs),
+            xs[1:],
+            xs[::-1],
+            sum(xs),
+            max(xs),
+            min(xs),
+            a in xs,
+            xs.index(b),
+        )
+    )
 
 
 def dicts(a: int, b: int, s: str) -> str:
@@ -68,16 +82,52 @@ def dicts(a: int, b: int, s: str) -> str:
             del big[k]
     big[b % 30] = -1
     words = {w: n for n, w in enumerate(s.split() * 3)}
-    return repr((keys, items, popped, d, d.get("zz", 0), "b" in d, squares, big, big.get(7), b % 30 in big,
-                 True in big, 2.0 in big, words, sorted(set(s * 3))))
+    return repr(
+        (
+            keys,
+            items,
+            popped,
+            d,
+            d.get("zz", 0),
+            "b" in d,
+            squares,
+            big,
+            big.get(7),
+            b % 30 in big,
+            True in big,
+            2.0 in big,
+            words,
+            sorted(set(s * 3)),
+        )
+    )
 
 
 def strs(a: int, s: str) -> str:
     parts = s.split(",")
     first = s[0] if s else ""
-    return repr((s.upper(), s.lower(), s.strip(), s.split(), parts, "-".join(parts), s.replace("a", "bb"),
-                 s.startswith("a"), s.endswith(("x", "y")), s.find("b"), s[1:3], s[::-1], s[a % 5:], first,
-                 s.isdigit(), [c for c in s][:3], s.count("a"), s.encode()[:4], f"<{s!r}>"))
+    return repr(
+        (
+            s.upper(),
+            s.lower(),
+            s.strip(),
+            s.split(),
+            parts,
+            "-".join(parts),
+            s.replace("a", "bb"),
+            s.startswith("a"),
+            s.endswith(("x", "y")),
+            s.find("b"),
+            s[1:3],
+            s[::-1],
+            s[a % 5 :],
+            first,
+            s.isdigit(),
+            [c for c in s][:3],
+            s.count("a"),
+            s.encode()[:4],
+            f"<{s!r}>",
+        )
+    )
 
 
 def risky(a: int, b: int) -> int:
@@ -116,8 +166,19 @@ def classes(a: int, b: int) -> str:
     f = acc.add
     f("w", 1)
     level = "low" if acc.total < LIMITS["low"] else "high" if acc.total > LIMITS["high"] else "mid"
-    return repr((acc.total, acc.items, bool(acc), level, isinstance(acc, Acc), 0 < a <= b, WEIGHTS, TOTAL_WEIGHT,
-                 count_call(a % 3)))
+    return repr(
+        (
+            acc.total,
+            acc.items,
+            bool(acc),
+            level,
+            isinstance(acc, Acc),
+            0 < a <= b,
+            WEIGHTS,
+            TOTAL_WEIGHT,
+            count_call(a % 3),
+        )
+    )
 
 
 def jsons(a: int, b: int, s: str) -> str:
@@ -135,9 +196,18 @@ def jsons(a: int, b: int, s: str) -> str:
 def iters(a: int, b: int, s: str) -> str:
     xs = [a, b, a - b]
     letters = set(s)
-    return repr((list(zip(xs, s)), any(x > b for x in xs), all(x > b for x in xs), sorted(letters - {"a"}),
-                 sorted(letters & set("abc")), list(reversed(xs)), [i for i in range(a % 7, 10, 3)],
-                 tuple(x for x in xs if isinstance(x, int))))
+    return repr(
+        (
+            list(zip(xs, s)),
+            any(x > b for x in xs),
+            all(x > b for x in xs),
+            sorted(letters - {"a"}),
+            sorted(letters & set("abc")),
+            list(reversed(xs)),
+            [i for i in range(a % 7, 10, 3)],
+            tuple(x for x in xs if isinstance(x, int)),
+        )
+    )
 
 
 class Probe(HttpContext):

@@ -48,7 +48,10 @@ def roundtrip(host: HostEmulator, path: str | None = "/hello") -> tuple[int, lis
     if path is not None:
         request.insert(0, (":path", path))
     assert host.call_on_request_headers(ctx, request, end_of_stream=True) == Action.CONTINUE
-    assert host.call_on_response_headers(ctx, [(":status", "200")], end_of_stream=True) == Action.CONTINUE
+    assert (
+        host.call_on_response_headers(ctx, [(":status", "200")], end_of_stream=True)
+        == Action.CONTINUE
+    )
     return ctx, host.get_current_response_headers(ctx)
 
 
@@ -82,7 +85,10 @@ def test_adds_header_and_logs(make_host: MakeHost) -> None:
         ({"value": "there"}, "there"),
         (b"{}", "world"),
         (b'{"value": 1.5, "other": [1, {"a": null}]}', "1.5"),
-        (b' {"value": [true, false, null, -0, 1e300, "q\'s"]} ', "[True, False, None, 0, 1e+300, \"q's\"]"),
+        (
+            b' {"value": [true, false, null, -0, 1e300, "q\'s"]} ',
+            '[True, False, None, 0, 1e+300, "q\'s"]',
+        ),
         (b'{"value": {"k": "\\u00e9\\ud83d\\ude00"}}', "{'k': '\u00e9\U0001f600'}"),
         (b'{"value": "a", "value": "b"}', "b"),
     ],
@@ -98,18 +104,34 @@ def test_configured_value(make_host: MakeHost, configuration: Any, expected: str
     ("configuration", "error"),
     [
         (b"not json", "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"),
-        (b'{"value": }', "json.decoder.JSONDecodeError: Expecting value: line 1 column 11 (char 10)"),
-        (b'{\n "a": 1,\n}', ("json.decoder.JSONDecodeError: Expecting property name enclosed in double "
-                           "quotes: line 3 column 1 (char 11)")),
-        (b'{"a" 1}', "json.decoder.JSONDecodeError: Expecting ':' delimiter: line 1 column 6 (char 5)"),
-        (b'[1 2]', "AttributeError: 'list' object has no attribute 'get'"),
-        (b'{"a": "x', "json.decoder.JSONDecodeError: Unterminated string starting at: line 1 column 7 (char 6)"),
-        (b'{} x', "json.decoder.JSONDecodeError: Extra data: line 1 column 4 (char 3)"),
-        (b'[1]', "AttributeError: 'list' object has no attribute 'get'"),
+        (
+            b'{"value": }',
+            "json.decoder.JSONDecodeError: Expecting value: line 1 column 11 (char 10)",
+        ),
+        (
+            b'{\n "a": 1,\n}',
+            (
+                "json.decoder.JSONDecodeError: Expecting property name enclosed in double "
+                "quotes: line 3 column 1 (char 11)"
+            ),
+        ),
+        (
+            b'{"a" 1}',
+            "json.decoder.JSONDecodeError: Expecting ':' delimiter: line 1 column 6 (char 5)",
+        ),
+        (b"[1 2]", "AttributeError: 'list' object has no attribute 'get'"),
+        (
+            b'{"a": "x',
+            "json.decoder.JSONDecodeError: Unterminated string starting at: line 1 column 7 (char 6)",
+        ),
+        (b"{} x", "json.decoder.JSONDecodeError: Extra data: line 1 column 4 (char 3)"),
+        (b"[1]", "AttributeError: 'list' object has no attribute 'get'"),
         (b'"s"', "AttributeError: 'str' object has no attribute 'get'"),
     ],
 )
-def test_invalid_configuration_is_rejected(make_host: MakeHost, configuration: bytes, error: str) -> None:
+def test_invalid_configuration_is_rejected(
+    make_host: MakeHost, configuration: bytes, error: str
+) -> None:
     host = make_host(plugin_configuration=configuration)
     assert host.start_plugin() is False
     [entry] = host.get_logs(LogLevel.ERROR)
@@ -174,20 +196,30 @@ json_values = st.recursive(
     | st.integers(-(2**53), 2**53)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), max_size=12),
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(st.characters(categories=["L", "N"]), max_size=6), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(st.characters(categories=["L", "N"]), max_size=6), inner, max_size=4
+        )
+    ),
     max_leaves=12,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=json_values, spaces=st.booleans())
-def test_json_configuration_differential(add_header_wasm: Path, value: object, spaces: bool) -> None:
+def test_json_configuration_differential(
+    add_header_wasm: Path, value: object, spaces: bool
+) -> None:
     """Any JSON value as ``value``: the header is ``str(value)``, natively and compiled."""
     text = json.dumps({"value": value}, indent=2 if spaces else None, ensure_ascii=spaces)
     results = []
-    for host in (HostEmulator(filter_module.Root, plugin_configuration=text),
-                 HostEmulator.from_wasm(str(add_header_wasm), plugin_configuration=text)):
+    for host in (
+        HostEmulator(filter_module.Root, plugin_configuration=text),
+        HostEmulator.from_wasm(str(add_header_wasm), plugin_configuration=text),
+    ):
         host.start_vm()
         assert host.start_plugin()
         _, response = roundtrip(host)
@@ -196,13 +228,17 @@ def test_json_configuration_differential(add_header_wasm: Path, value: object, s
     assert ("x-hello", str(value)) in results[1]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.text(st.sampled_from('{}[]":, \n\\ut0-1.5eE"ab'), max_size=14))
 def test_json_errors_differential(add_header_wasm: Path, text: str) -> None:
     """Arbitrary near-JSON: accepted or rejected alike, with the same last traceback line."""
     outcomes = []
-    for host in (HostEmulator(filter_module.Root, plugin_configuration=text.encode()),
-                 HostEmulator.from_wasm(str(add_header_wasm), plugin_configuration=text.encode())):
+    for host in (
+        HostEmulator(filter_module.Root, plugin_configuration=text.encode()),
+        HostEmulator.from_wasm(str(add_header_wasm), plugin_configuration=text.encode()),
+    ):
         host.start_vm()
         ok = host.start_plugin()
         errors = [e.splitlines()[-1] for e in host.get_logs(LogLevel.ERROR)]

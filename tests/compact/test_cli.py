@@ -42,7 +42,9 @@ def test_build_compact_writes_a_small_readable_module(tmp_path: Path) -> None:
 
 def test_build_compact_refusal_is_one_clear_line(tmp_path: Path) -> None:
     src = tmp_path / "filter.py"
-    src.write_text(ADD_HEADER.read_text().replace('value = "world"', 'value = "world"\n    seen = [1]'))
+    src.write_text(
+        ADD_HEADER.read_text().replace('value = "world"', 'value = "world"\n    seen = [1]')
+    )
     proc = run_cli("build", "--backend", "compact", "filter.py", cwd=tmp_path)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]

@@ -22,7 +22,9 @@ from .conftest import PROBE
 pytestmark = pytest.mark.slow
 
 probe = load_filter(PROBE)
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 #: Inputs whose results stay inside 64 bits (the compact int's range).
 small = st.integers(-(2**30), 2**30)

@@ -23,7 +23,9 @@ from .conftest import PROBE2
 pytestmark = pytest.mark.slow
 
 probe2 = load_filter(PROBE2)
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 small = st.integers(-50, 200)
 #: str.upper/lower and isdigit are ASCII-only in the compact runtime (docs/compact.md): printable ASCII here.
 ascii_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=10)
@@ -90,7 +92,9 @@ def test_unicode_slicing_and_json_agree(hosts: list[HostEmulator], s: str) -> No
     assert native == compact
 
 
-def test_an_uncaught_user_exception_fails_closed_with_its_traceback(hosts: list[HostEmulator]) -> None:
+def test_an_uncaught_user_exception_fails_closed_with_its_traceback(
+    hosts: list[HostEmulator],
+) -> None:
     """The barrier: the error entry names the filter's frames and the exception; the stream gets a 500."""
     compact = _effects(hosts[1], [("op", "raise"), ("a", "-4"), ("b", "1")])
     assert compact[2] is not None and compact[2][0] == 500

@@ -27,15 +27,27 @@ proxywasm.set_root_context(Root)
 """
 
 CASES = {
-    "for else": ("def f(n: int) -> int:\n    for i in range(n):\n        pass\n    else:\n        return 1\n    return 0\n",
-                 2, "for ... else"),
-    "return in finally": ("def f(n: int) -> int:\n    try:\n        return n\n    finally:\n        pass\n",
-                          3, "return inside try ... finally"),
+    "for else": (
+        "def f(n: int) -> int:\n    for i in range(n):\n        pass\n    else:\n        return 1\n    return 0\n",
+        2,
+        "for ... else",
+    ),
+    "async def": ("async def f() -> None:\n    pass\n", 1, "async def or a generator"),
+    "generator": ("def f() -> object:\n    yield 1\n", 1, "async def or a generator"),
+    "sdk function": (
+        "def f() -> None:\n    proxywasm.call_foreign_function('x')\n",
+        2,
+        "the SDK function proxywasm.hostcalls.call_foreign_function",
+    ),
     "with": ("def f() -> None:\n    with open('x') as fh:\n        pass\n", 2, "with"),
     "import": ("import re\n", 1, "importing 're'"),
     "lambda": ("def f() -> int:\n    g = lambda: 1\n    return g()\n", 2, "lambda"),
     "format spec": ("def f(x: float) -> str:\n    return f'{x:.2f}'\n", 2, "format spec"),
-    "starred": ("def f(xs: list[int]) -> int:\n    a, *b = xs\n    return a\n", 2, "starred unpacking"),
+    "starred": (
+        "def f(xs: list[int]) -> int:\n    a, *b = xs\n    return a\n",
+        2,
+        "starred unpacking",
+    ),
 }
 
 
@@ -58,7 +70,10 @@ def test_unsupported_construct(tmp_path: Path, name: str) -> None:
 def test_mypy_errors_fail_the_build(tmp_path: Path) -> None:
     src = tmp_path / "typo_filter.py"
     src.write_text(HEAD + "def f(n: int) -> str:\n    return n\n" + TAIL)
-    with pytest.raises(BuildError, match=r"(?s)mypy rejects the filter.*typo_filter.py:6: error: Incompatible return"):
+    with pytest.raises(
+        BuildError,
+        match=r"(?s)mypy rejects the filter.*typo_filter.py:6: error: Incompatible return",
+    ):
         build_compact(src, tmp_path / "out.wasm")
     assert not (tmp_path / "out.wasm").exists()
 
@@ -66,7 +81,9 @@ def test_mypy_errors_fail_the_build(tmp_path: Path) -> None:
 def test_missing_root_registration(tmp_path: Path) -> None:
     src = tmp_path / "noroot_filter.py"
     body = "class H(HttpContext):\n    pass\n"
-    tail = TAIL.replace("return HttpContext(", "return H(").replace("proxywasm.set_root_context(Root)\n", "")
+    tail = TAIL.replace("return HttpContext(", "return H(").replace(
+        "proxywasm.set_root_context(Root)\n", ""
+    )
     src.write_text(HEAD + body + tail)
     with pytest.raises(BuildError, match="never calls proxywasm.set_root_context"):
         build_compact(src, tmp_path / "out.wasm")

@@ -21,7 +21,9 @@ from .conftest import TCP_PROBE
 pytestmark = pytest.mark.slow
 
 tcp_probe = load_filter(TCP_PROBE)
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 word = st.sampled_from([b"pass", b"upper", b"drop", b"bye", b"boom", b""])
 chunk = st.tuples(st.booleans(), word, st.binary(max_size=6))
 
@@ -37,16 +39,28 @@ def _run(host: HostEmulator, chunks: list[tuple[bool, bytes, bytes]]) -> tuple[o
         else:
             actions.append(int(host.call_on_upstream_data(ctx, data)))
     conn = host.get_connection(ctx)
-    state = (bytes(conn.forwarded_downstream), bytes(conn.forwarded_upstream), conn.downstream_closed)
+    state = (
+        bytes(conn.forwarded_downstream),
+        bytes(conn.forwarded_upstream),
+        conn.downstream_closed,
+    )
     host.call_on_downstream_close(ctx)
     host.complete_connection(ctx)
     logs = []
     for level in (LogLevel.INFO, LogLevel.ERROR):
-        for entry in host.get_logs(level)[before[level]:]:
+        for entry in host.get_logs(level)[before[level] :]:
             lines = entry.splitlines()
-            frames = [ln.strip() for ln in lines if ln.startswith("  File ") and str(TCP_PROBE) in ln]
+            frames = [
+                ln.strip() for ln in lines if ln.startswith("  File ") and str(TCP_PROBE) in ln
+            ]
             logs.append((lines[0].split("(context")[0], frames, lines[-1]))
-    return actions, state, logs, host.get_metric("tcp_probe.chunks"), host.get_metric("tcp_probe.open")
+    return (
+        actions,
+        state,
+        logs,
+        host.get_metric("tcp_probe.chunks"),
+        host.get_metric("tcp_probe.open"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +75,9 @@ def hosts(tcp_probe_wasm: Path) -> list[HostEmulator]:
 @given(chunks=st.lists(chunk, max_size=5))
 @example(chunks=[(True, b"upper", b"abc"), (False, b"", b"xyz"), (True, b"boom", b"\xff\x00")])
 @example(chunks=[(True, b"bye", b"")])
-def test_connections_agree(hosts: list[HostEmulator], chunks: list[tuple[bool, bytes, bytes]]) -> None:
+def test_connections_agree(
+    hosts: list[HostEmulator], chunks: list[tuple[bool, bytes, bytes]]
+) -> None:
     native, compact = (_run(h, chunks) for h in hosts)
     assert native == compact
 

@@ -31,8 +31,15 @@ __all__ = ["RUNTIME_DIR", "build_compact", "compile_to_c"]
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 RUNTIME_SOURCES = ("pw_rt.c", "pw_sdk.c")
-C_FLAGS = ("-Oz", "-std=gnu11", "-fno-exceptions", "-Wall", "-Wno-unused-label", "-Wno-unused-variable",
-           "-Wno-unused-function")
+C_FLAGS = (
+    "-Oz",
+    "-std=gnu11",
+    "-fno-exceptions",
+    "-Wall",
+    "-Wno-unused-label",
+    "-Wno-unused-variable",
+    "-Wno-unused-function",
+)
 #: The compact runtime never recurses deeply: 64 KiB of wasm stack is plenty.
 STACK_SIZE = 64 * 1024
 
@@ -76,7 +83,9 @@ def build_compact(
     source = Path(source).resolve()
     out = Path(output) if output else source.with_suffix(".wasm")
     if include:
-        raise BuildError("--include is not supported by the compact backend yet; use `--backend cpython`")
+        raise BuildError(
+            "--include is not supported by the compact backend yet; use `--backend cpython`"
+        )
     if not source.is_file():
         raise BuildError(f"{source}: no such filter file")
     p = _Progress(progress)
@@ -99,14 +108,47 @@ def build_compact(
             objects = []
             for src in sources:
                 obj = work / (src.stem + ".o")
-                _run([*zig, "cc", "-target", "wasm32-wasi", *C_FLAGS, "-I", str(work), "-I", str(RUNTIME_DIR),
-                      "-c", str(src), "-o", str(obj)], f"compiling {src.name}")
+                _run(
+                    [
+                        *zig,
+                        "cc",
+                        "-target",
+                        "wasm32-wasi",
+                        *C_FLAGS,
+                        "-I",
+                        str(work),
+                        "-I",
+                        str(RUNTIME_DIR),
+                        "-c",
+                        str(src),
+                        "-o",
+                        str(obj),
+                    ],
+                    f"compiling {src.name}",
+                )
                 objects.append(obj)
             linked = work / "linked.wasm"
-            _run([*zig, "wasm-ld", "--no-entry", "--export-memory", "--stack-first", "-z",
-                  f"stack-size={STACK_SIZE}", "--gc-sections", "--strip-all", "-o", str(linked),
-                  str(libc_dir / "crt1-reactor.o"), *map(str, objects), str(libc_dir / "libc.a"), str(libc_dir / "libzigc.a"),
-                  str(libc_dir / "libcompiler_rt.a")], "linking")
+            _run(
+                [
+                    *zig,
+                    "wasm-ld",
+                    "--no-entry",
+                    "--export-memory",
+                    "--stack-first",
+                    "-z",
+                    f"stack-size={STACK_SIZE}",
+                    "--gc-sections",
+                    "--strip-all",
+                    "-o",
+                    str(linked),
+                    str(libc_dir / "crt1-reactor.o"),
+                    *map(str, objects),
+                    str(libc_dir / "libc.a"),
+                    str(libc_dir / "libzigc.a"),
+                    str(libc_dir / "libcompiler_rt.a"),
+                ],
+                "linking",
+            )
             check_imports(linked)
             data = linked.read_bytes()
             p.stage("write", str(out))
@@ -118,5 +160,9 @@ def build_compact(
     seconds = p.finish()
     size = out.stat().st_size
     if progress is not None:
-        print(f"built {out} ({size / 1e3:.1f} KB, compact backend) in {seconds:.1f} s", file=progress, flush=True)
+        print(
+            f"built {out} ({size / 1e3:.1f} KB, compact backend) in {seconds:.1f} s",
+            file=progress,
+            flush=True,
+        )
     return BuildResult(out, size, seconds, 1, p.stages)

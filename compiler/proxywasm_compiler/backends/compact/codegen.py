@@ -37,8 +37,12 @@ def render_host_header() -> str:
     import proxywasm_abi  # type: ignore[import-not-found]
 
     abi: Any = proxywasm_abi.load()
-    lines = ["/* Generated from abi-stubs/abi.toml by the compact backend. Do not edit. */",
-             "#ifndef PW_HOST_H", "#define PW_HOST_H", "#include <stdint.h>"]
+    lines = [
+        "/* Generated from abi-stubs/abi.toml by the compact backend. Do not edit. */",
+        "#ifndef PW_HOST_H",
+        "#define PW_HOST_H",
+        "#include <stdint.h>",
+    ]
     for fn in abi.proxy_imports:
         params = []
         for p in fn.params:
@@ -101,9 +105,30 @@ METHOD_FAMILIES = {
     **dict.fromkeys(("get", "items", "keys", "values", "setdefault", "update"), "pw_meth_dict"),
     **dict.fromkeys(("append", "extend", "insert"), "pw_meth_list"),
     **dict.fromkeys(("add",), "pw_meth_set"),
-    **dict.fromkeys(("startswith", "endswith", "upper", "lower", "isdigit", "isalpha", "isalnum", "isspace",
-                     "strip", "lstrip", "rstrip", "split", "join", "replace", "find", "removeprefix",
-                     "removesuffix", "encode", "decode"), "pw_meth_str"),
+    **dict.fromkeys(
+        (
+            "startswith",
+            "endswith",
+            "upper",
+            "lower",
+            "isdigit",
+            "isalpha",
+            "isalnum",
+            "isspace",
+            "strip",
+            "lstrip",
+            "rstrip",
+            "split",
+            "join",
+            "replace",
+            "find",
+            "removeprefix",
+            "removesuffix",
+            "encode",
+            "decode",
+        ),
+        "pw_meth_str",
+    ),
 }
 
 
@@ -114,8 +139,16 @@ class _Func:
         self.gen = gen
         self.fn = fn
         self.tmp = 0
-        self.handlers: list[str] = []  # labels of the enclosing try statements' handlers, innermost last
-        self.caught: list[str] = []  # C variables of the exceptions being handled (for a bare raise)
+        self.handlers: list[
+            str
+        ] = []  # labels of the enclosing try statements' handlers, innermost last
+        self.caught: list[
+            str
+        ] = []  # C variables of the exceptions being handled (for a bare raise)
+        #: numbers of the enclosing try statements with a finally (innermost last): a return
+        #: inside one runs its finally block first (pw_returning set, the value in pw_retval)
+        self.finallies: list[int] = []
+        self.returns_through_finally = False  # a try ... finally: declare pw_retval
 
     def t(self) -> str:
         self.tmp += 1
@@ -126,6 +159,8 @@ class _Func:
         return self.handlers[-1] if self.handlers else "fail"
 
     def fail(self, line: int) -> str:
+        if not self.fn.frame:  # a thunk: the callee's frame is already in the traceback
+            return f"goto {self.target()}"
         return f"PW_FAIL_TO({line}, {self.target()})"
 
     # -- expressions --
@@ -153,7 +188,9 @@ class _Func:
             ret = "void" if e.ty.kind == "none" else e.ty.c
             fnptr = f"(({ret} (*)({arg_types}))((pw_inst *){obj})->cls->slots[{e.slot}])"
             call = f"{fnptr}({', '.join([obj, *args])})"
-            return self.checked(f"pw_obj *{obj} = {self.expr(e.obj)};", call, e.ty, e.line, e.raises)
+            return self.checked(
+                f"pw_obj *{obj} = {self.expr(e.obj)};", call, e.ty, e.line, e.raises
+            )
         if isinstance(e, ir.Op):
             return self.op(e)
         if isinstance(e, ir.Cond):
@@ -186,12 +223,14 @@ class _Func:
             return f"{fn}({len(args)}, {argv})"
         if e.func == "@call":
             argv = f"(pw_obj *[]){{{', '.join(args[1:])}}}" if len(args) > 1 else "NULL"
-            return self.checked("", f"pw_call({args[0]}, {len(args) - 1}, {argv})", e.ty, e.line, True)
+            return self.checked(
+                "", f"pw_call({args[0]}, {len(args) - 1}, {argv})", e.ty, e.line, True
+            )
         if e.func == "@dict":
             argv = f"(pw_obj *[]){{{', '.join(args)}}}" if args else "NULL"
             return f"pw_dict_of({len(args) // 2}, {argv})"
         if e.func.startswith("@dyn."):
-            name = e.func[len("@dyn."):]
+            name = e.func[len("@dyn.") :]
             argv = f"(pw_obj *[]){{{', '.join(args[1:])}}}" if len(args) > 1 else "NULL"
             fn = METHOD_FAMILIES.get(name, "pw_dyn_method")
             call = f'{fn}({args[0]}, "{name}", {len(args) - 1}, {argv})'
@@ -212,8 +251,10 @@ class _Func:
         if e.default is not None:
             return f"({{ pw_obj *{obj} = {self.expr(e.obj)}; {is_set} ? {raw} : {self.expr(e.default)}; }})"
         ctype = e.ty.c
-        return (f"({{ pw_obj *{obj} = {self.expr(e.obj)}; if (!{is_set}) {{ pw_attr_error({obj}, \"{e.name}\"); "
-                f"{self.fail(e.line)}; }} {ctype} {val} = ({ctype}){raw}; {val}; }})")
+        return (
+            f'({{ pw_obj *{obj} = {self.expr(e.obj)}; if (!{is_set}) {{ pw_attr_error({obj}, "{e.name}"); '
+            f"{self.fail(e.line)}; }} {ctype} {val} = ({ctype}){raw}; {val}; }})"
+        )
 
     def op(self, e: ir.Op) -> str:
         if e.op in ("and", "or"):
@@ -249,7 +290,11 @@ class _Func:
         if dst.scalar and src.scalar:
             return f"(({dst.c})({c}))"
         if src.scalar:  # box
-            return {"int": f"pw_box_int({c})", "bool": f"pw_box_bool({c})", "float": f"pw_box_float({c})"}[src.kind]
+            return {
+                "int": f"pw_box_int({c})",
+                "bool": f"pw_box_bool({c})",
+                "float": f"pw_box_float({c})",
+            }[src.kind]
         if dst.scalar:  # unbox a dynamic value (checked) or an optional narrowed by mypy
             if src.kind == "opt" and src.inner is not None and src.inner.scalar:
                 fn = {"int": "pw_to_int", "bool": "pw_to_bool", "float": "pw_to_float"}[dst.kind]
@@ -278,12 +323,27 @@ class _Func:
         if isinstance(s, ir.FieldSet):
             obj = self.t()
             member = {"int": "i", "bool": "i", "float": "f"}.get(s.value.ty.kind, "p")
-            return [(f"{ind}{{ pw_obj *{obj} = {self.expr(s.obj)}; ((pw_inst *){obj})->f[{s.index}].{member} = "
-                    f"{self.expr(s.value)}; ((pw_inst *){obj})->set |= UINT64_C(1) << {s.index}; }}")]
+            return [
+                (
+                    f"{ind}{{ pw_obj *{obj} = {self.expr(s.obj)}; ((pw_inst *){obj})->f[{s.index}].{member} = "
+                    f"{self.expr(s.value)}; ((pw_inst *){obj})->set |= UINT64_C(1) << {s.index}; }}"
+                )
+            ]
+        if isinstance(s, ir.Return) and self.finallies:
+            out = []
+            if s.value is not None and self.fn.ret.kind != "none":
+                out.append(f"{ind}pw_retval = {self.expr(s.value)};")
+            elif s.value is not None:
+                out.append(f"{ind}(void){self.expr(s.value)};")
+            elif self.fn.ret.kind != "none":
+                out.append(f"{ind}pw_retval = PW_NONE_V;")
+            return out + [f"{ind}pw_returning = 1; goto pw_fin{self.finallies[-1]};"]
         if isinstance(s, ir.Return):
             if s.value is None or self.fn.ret.kind == "none":
                 pre = [f"{ind}(void){self.expr(s.value)};"] if s.value is not None else []
-                return pre + [f"{ind}return;" if self.fn.ret.kind == "none" else f"{ind}return PW_NONE_V;"]
+                return pre + [
+                    f"{ind}return;" if self.fn.ret.kind == "none" else f"{ind}return PW_NONE_V;"
+                ]
             return [f"{ind}return {self.expr(s.value)};"]
         if isinstance(s, ir.If):
             out = [f"{ind}if ({self.expr(s.test)}) {{", *self.stmts(s.body, ind + "    ")]
@@ -291,7 +351,11 @@ class _Func:
                 out += [f"{ind}}} else {{", *self.stmts(s.orelse, ind + "    ")]
             return out + [f"{ind}}}"]
         if isinstance(s, ir.While):
-            return [f"{ind}while ({self.expr(s.test)}) {{", *self.stmts(s.body, ind + "    "), f"{ind}}}"]
+            return [
+                f"{ind}while ({self.expr(s.test)}) {{",
+                *self.stmts(s.body, ind + "    "),
+                f"{ind}}}",
+            ]
         if isinstance(s, ir.Jump):
             return [f"{ind}{s.kind};"]
         if isinstance(s, ir.GlobalSet):
@@ -300,29 +364,51 @@ class _Func:
             u = self.t()
             n = len(s.names)
             sets = " ".join(f"l_{name} = {u}[{i}];" for i, name in enumerate(s.names))
-            return [(f"{ind}{{ pw_obj *{u}[{n}]; pw_unpack({self.expr(s.value)}, {n}, {u}); "
-                    f"if (PW_ERR) {self.fail(s.line)}; {sets} }}")]
+            return [
+                (
+                    f"{ind}{{ pw_obj *{u}[{n}]; pw_unpack({self.expr(s.value)}, {n}, {u}); "
+                    f"if (PW_ERR) {self.fail(s.line)}; {sets} }}"
+                )
+            ]
         if isinstance(s, ir.ForRange):
             i, stop, step = self.t(), self.t(), self.t()
-            return [(f"{ind}{{ int64_t {i} = {self.expr(s.start)}, {stop} = {self.expr(s.stop)}, "
-                    f"{step} = {self.expr(s.step)};"),
-                    (f"{ind}  if ({step} == 0) {{ pw_raise_c(&pw_ValueError, \"range() arg 3 must not be zero\"); "
-                    f"{self.fail(s.line)}; }}"),
-                    f"{ind}  for (; {step} > 0 ? {i} < {stop} : {i} > {stop}; {i} = pw_range_next({i}, {step}, {stop})) {{",
-                    f"{ind}    l_{s.var} = {i};",
-                    *self.stmts(s.body, ind + "    "), f"{ind}  }}", f"{ind}}}"]
+            return [
+                (
+                    f"{ind}{{ int64_t {i} = {self.expr(s.start)}, {stop} = {self.expr(s.stop)}, "
+                    f"{step} = {self.expr(s.step)};"
+                ),
+                (
+                    f'{ind}  if ({step} == 0) {{ pw_raise_c(&pw_ValueError, "range() arg 3 must not be zero"); '
+                    f"{self.fail(s.line)}; }}"
+                ),
+                f"{ind}  for (; {step} > 0 ? {i} < {stop} : {i} > {stop}; {i} = pw_range_next({i}, {step}, {stop})) {{",
+                f"{ind}    l_{s.var} = {i};",
+                *self.stmts(s.body, ind + "    "),
+                f"{ind}  }}",
+                f"{ind}}}",
+            ]
         if isinstance(s, ir.ForIter):
             it = self.t()
-            return [(f"{ind}{{ pw_obj *{it} = {self.expr(s.iterable)}; {it} = pw_iter({it}); "
-                    f"if (PW_ERR) {self.fail(s.line)};"),
-                    f"{ind}  while ((l_{s.var} = pw_next({it})) != NULL) {{",
-                    *self.stmts(s.body, ind + "    "), f"{ind}  }}",
-                    f"{ind}  if (PW_ERR) {self.fail(s.line)};", f"{ind}}}"]
+            return [
+                (
+                    f"{ind}{{ pw_obj *{it} = {self.expr(s.iterable)}; {it} = pw_iter({it}); "
+                    f"if (PW_ERR) {self.fail(s.line)};"
+                ),
+                f"{ind}  while ((l_{s.var} = pw_next({it})) != NULL) {{",
+                *self.stmts(s.body, ind + "    "),
+                f"{ind}  }}",
+                f"{ind}  if (PW_ERR) {self.fail(s.line)};",
+                f"{ind}}}",
+            ]
         if isinstance(s, ir.Raise):
             if s.exc is None:
                 if not self.caught:
-                    return [(f"{ind}pw_raise_c(&pw_RuntimeError, \"No active exception to reraise\"); "
-                            f"{self.fail(s.line)};")]
+                    return [
+                        (
+                            f'{ind}pw_raise_c(&pw_RuntimeError, "No active exception to reraise"); '
+                            f"{self.fail(s.line)};"
+                        )
+                    ]
                 return [f"{ind}pw_err = {self.caught[-1]}; goto {self.target()};"]
             return [f"{ind}pw_raise_obj({self.expr(s.exc)}); {self.fail(s.line)};"]
         if isinstance(s, ir.Try):
@@ -335,6 +421,8 @@ class _Func:
         out: list[str] = []
         if s.finalbody:
             self.handlers.append(f"pw_fin{n}")
+            self.finallies.append(n)
+            self.returns_through_finally = True  # its end reads pw_retval
         if s.handlers:
             self.handlers.append(f"pw_exc{n}")
         out += [f"{ind}{{", *self.stmts(s.body, ind + "    ")]
@@ -343,32 +431,64 @@ class _Func:
             out += self.stmts(s.orelse, ind + "    ")
             out += [f"{ind}    goto pw_end{n};", f"{ind}pw_exc{n}: __attribute__((unused));"]
             for h in s.handlers:
-                test = " || ".join(f"pw_exc_matches(&{t})" for t in h.types) if h.types is not None else "1"
+                test = (
+                    " || ".join(f"pw_exc_matches(&{t})" for t in h.types)
+                    if h.types is not None
+                    else "1"
+                )
                 caught = f"_c{n}"
                 self.caught.append(caught)
                 body = self.stmts(h.body, ind + "        ")
                 self.caught.pop()
                 bind = f" l_{h.name} = &{caught}->h;" if h.name else ""
-                out += [f"{ind}    if ({test}) {{ pw_exc *{caught} = pw_err; pw_err = NULL;{bind}", *body,
-                        f"{ind}        goto pw_end{n};", f"{ind}    }}"]
+                out += [
+                    f"{ind}    if ({test}) {{ pw_exc *{caught} = pw_err; pw_err = NULL;{bind}",
+                    *body,
+                    f"{ind}        goto pw_end{n};",
+                    f"{ind}    }}",
+                ]
             out.append(f"{ind}    goto {self.target()};")
             out.append(f"{ind}pw_end{n}: ;")
         if s.finalbody:
             self.handlers.pop()
-            saved = f"_s{n}"
-            out += [f"{ind}pw_fin{n}: __attribute__((unused)); {{ pw_exc *{saved} = pw_err; pw_err = NULL;",
-                    *self.stmts(s.finalbody, ind + "    "),
-                    f"{ind}    if ({saved}) {{ pw_err = {saved}; goto {self.target()}; }}", f"{ind}}}"]
+            self.finallies.pop()
+            saved, returning = f"_s{n}", f"_r{n}"
+            # a return that came here finishes after the block: through the next finally, or out
+            finish = (
+                f"goto pw_fin{self.finallies[-1]};"
+                if self.finallies
+                else ("return;" if self.fn.ret.kind == "none" else "return pw_retval;")
+            )
+            out += [
+                (
+                    f"{ind}pw_fin{n}: __attribute__((unused)); {{ pw_exc *{saved} = pw_err; pw_err = NULL; "
+                    f"int {returning} = pw_returning; pw_returning = 0;"
+                ),
+                *self.stmts(s.finalbody, ind + "    "),
+                f"{ind}    if ({saved}) {{ pw_err = {saved}; goto {self.target()}; }}",
+                f"{ind}    if ({returning}) {{ pw_returning = 1; {finish} }}",
+                f"{ind}}}",
+            ]
         out.append(f"{ind}}}")
         return out
 
     def render(self) -> str:
         fn = self.fn
-        lines = [self.gen.prototype(fn) + " {", f'    static const char pw_func[] = "{fn.pyname}";',
-                 "    (void)pw_func;"]
+        lines = [
+            self.gen.prototype(fn) + " {",
+            f'    static const char pw_func[] = "{fn.pyname}";',
+            "    (void)pw_func;",
+        ]
+        if fn.path is not None and fn.path != self.gen.module.path:
+            # a function of a helper module compiled with the filter: its frames name its file
+            lines.append(f"    static const char pw_file[] = {_c_string(fn.path.encode())};")
         for name, ty in fn.locals.items():
             lines.append(f"    {ty.c} l_{name} = {'0' if ty.scalar else 'NULL'};")
-        lines += self.stmts(fn.body, "    ")
+        body = self.stmts(fn.body, "    ")
+        lines.append("    int pw_returning = 0; (void)pw_returning;")
+        if self.returns_through_finally and fn.ret.kind != "none":
+            lines.append(f"    {fn.ret.c} pw_retval = {'0' if fn.ret.scalar else 'NULL'};")
+        lines += body
         ret = fn.ret
         if ret.kind == "none":
             lines += ["    return;", "fail: __attribute__((unused));", "    return;"]
@@ -425,15 +545,19 @@ class _Gen:
             '#include "pw_sdk.h"',
             "#include <math.h>",
             "#define PW_FAIL_TO(line, label) do { pw_tb_add(pw_file, pw_func, line); goto label; } while (0)",
-            ("static inline int64_t pw_range_next(int64_t i, int64_t step, int64_t stop) {"
-            " int64_t r; return __builtin_add_overflow(i, step, &r) ? stop : r; }"),
+            (
+                "static inline int64_t pw_range_next(int64_t i, int64_t step, int64_t stop) {"
+                " int64_t r; return __builtin_add_overflow(i, step, &r) ? stop : r; }"
+            ),
             f"static const char pw_file[] = {_c_string(m.path.encode())};",
         ]
         for (kind, data), name in self.literals.items():
             macro = "PW_BYTES_LIT" if kind == "bytes" else "PW_STR_LIT"
             out.append(f"{macro}({name}, {_c_string(data)});")
         for cname, pyname, base in m.exc_types:
-            out.append(f"static const pw_exc_type {cname} = {{{_c_string(pyname.encode())}, &{base}}};")
+            out.append(
+                f"static const pw_exc_type {cname} = {{{_c_string(pyname.encode())}, &{base}}};"
+            )
         for name, ty in m.globals:
             out.append(f"static {ty.c} g_{name};")
         for fn in functions:
@@ -444,7 +568,7 @@ class _Gen:
             ptr = sum(1 << i for i, (_, t) in enumerate(c.fields) if not t.scalar)
             slots = ", ".join(f"(void *){impl}" for impl, _ in c.slots)
             out.append(
-                f"static const pw_class {c.cname} = {{\"{c.name}\", &{c.base}, {len(c.fields)}, "
+                f'static const pw_class {c.cname} = {{"{c.name}", &{c.base}, {len(c.fields)}, '
                 f"UINT64_C({ptr}), {int(c.fail_open)}, {{{slots}}}}};"
             )
         out += bodies
@@ -453,14 +577,17 @@ class _Gen:
         out.append(
             f"static pw_obj *pw_make_root(int64_t context_id) {{ return new_{root.cname}(context_id); }}\n"
             "void pw_module_init(void) { pw_root_factory = pw_make_root;"
-            + (f" {m.init.cname}();" if m.init else "") + " }"
+            + (f" {m.init.cname}();" if m.init else "")
+            + " }"
         )
         marks = " ".join(f"mark(g_{name});" for name, ty in m.globals if not ty.scalar)
         out.append(f"void pw_module_roots(void (*mark)(pw_obj *)) {{ (void)mark; {marks} }}")
         return "\n\n".join(out) + "\n"
 
     def _init_fn(self, c: ir.ClassIR) -> ir.FuncIR | None:
-        return next((f for f in self.module.functions if f.cname == c.init), None) if c.init else None
+        return (
+            next((f for f in self.module.functions if f.cname == c.init), None) if c.init else None
+        )
 
     def init_params(self, c: ir.ClassIR) -> str:
         init = self._init_fn(c)
@@ -471,8 +598,10 @@ class _Gen:
         return "int64_t a0" if c.sdk_kind == "root" else "int64_t a0, pw_obj *a1"
 
     def constructor(self, c: ir.ClassIR) -> str:
-        lines = [f"static pw_obj *new_{c.cname}({self.init_params(c)}) {{",
-                 f"    pw_obj *o = pw_inst_new(&{c.cname});"]
+        lines = [
+            f"static pw_obj *new_{c.cname}({self.init_params(c)}) {{",
+            f"    pw_obj *o = pw_inst_new(&{c.cname});",
+        ]
         for index, value in c.defaults:
             assert isinstance(value, ir.Const)
             member = {"int": "i", "bool": "i", "float": "f"}.get(value.ty.kind, "p")

@@ -40,28 +40,81 @@ SDK_HTTP = "proxywasm.contexts.HttpContext"
 SDK_TCP = "proxywasm.contexts.StreamContext"
 SDK_CLASSES = {SDK_ROOT: "root", SDK_HTTP: "http", SDK_TCP: "tcp"}
 #: Modules a compact filter may import; typing ones for annotations only (a use at run time is an error).
-ALLOWED_IMPORTS = frozenset({"json", "proxywasm", "typing", "__future__", "proxywasm.types", "collections.abc",
-                             "proxywasm.metrics"})
+ALLOWED_IMPORTS = frozenset(
+    {
+        "json",
+        "proxywasm",
+        "typing",
+        "__future__",
+        "proxywasm.types",
+        "collections.abc",
+        "proxywasm.metrics",
+        "proxywasm.hostcalls",
+    }
+)
+#: SDK helper modules written in the subset: compiled from their Python source with the filter.
+COMPILED_SDK_MODULES = frozenset({"proxywasm.shared"})
 #: Builtin exception classes the runtime knows (their C descriptors are ``pw_<Name>``).
-BUILTIN_EXCEPTIONS = frozenset({
-    "BaseException", "Exception", "TypeError", "ValueError", "AttributeError", "KeyError", "IndexError",
-    "OverflowError", "ZeroDivisionError", "RuntimeError", "MemoryError", "LookupError", "ArithmeticError",
-    "UnicodeDecodeError", "UnicodeError", "NotImplementedError", "StopIteration", "AssertionError",
-    "RecursionError"})
-SDK_EXCEPTIONS = {"json.decoder.JSONDecodeError": "pw_JSONDecodeError", "proxywasm.types.HostCallError":
-                  "pw_HostCallError", "proxywasm.types.ProxyWasmError": "pw_ProxyWasmError",
-                  "proxywasm.types.CasMismatchError": "pw_CasMismatchError"}
+BUILTIN_EXCEPTIONS = frozenset(
+    {
+        "BaseException",
+        "Exception",
+        "TypeError",
+        "ValueError",
+        "AttributeError",
+        "KeyError",
+        "IndexError",
+        "OverflowError",
+        "ZeroDivisionError",
+        "RuntimeError",
+        "MemoryError",
+        "LookupError",
+        "ArithmeticError",
+        "UnicodeDecodeError",
+        "UnicodeError",
+        "NotImplementedError",
+        "StopIteration",
+        "AssertionError",
+        "RecursionError",
+    }
+)
+SDK_EXCEPTIONS = {
+    "json.decoder.JSONDecodeError": "pw_JSONDecodeError",
+    "proxywasm.types.HostCallError": "pw_HostCallError",
+    "proxywasm.types.ProxyWasmError": "pw_ProxyWasmError",
+    "proxywasm.types.CasMismatchError": "pw_CasMismatchError",
+}
 #: isinstance() of a builtin type: the runtime tags it matches (see pw_rt.h).
-_TAGS = {"NoneType": 1, "bool": 2, "int": 3, "float": 4, "str": 5, "bytes": 6, "list": 7, "dict": 8, "tuple": 11,
-         "set": 12}
+_TAGS = {
+    "NoneType": 1,
+    "bool": 2,
+    "int": 3,
+    "float": 4,
+    "str": 5,
+    "bytes": 6,
+    "list": 7,
+    "dict": 8,
+    "tuple": 11,
+    "set": 12,
+}
 ISINSTANCE_MASKS = {
-    "builtins.bool": 1 << 2, "builtins.int": (1 << 2) | (1 << 3), "builtins.float": 1 << 4,
-    "builtins.str": 1 << 5, "builtins.bytes": 1 << 6, "builtins.list": 1 << 7, "builtins.dict": 1 << 8,
-    "builtins.tuple": 1 << 11, "builtins.set": 1 << 12, "builtins.object": 0xFFFFFFFF,
+    "builtins.bool": 1 << 2,
+    "builtins.int": (1 << 2) | (1 << 3),
+    "builtins.float": 1 << 4,
+    "builtins.str": 1 << 5,
+    "builtins.bytes": 1 << 6,
+    "builtins.list": 1 << 7,
+    "builtins.dict": 1 << 8,
+    "builtins.tuple": 1 << 11,
+    "builtins.set": 1 << 12,
+    "builtins.object": 0xFFFFFFFF,
 }
 #: SDK classes made by the runtime (metrics): constructor C descriptors.
-SDK_VALUE_CLASSES = {"proxywasm.metrics.Counter": "pw_cls_Counter", "proxywasm.metrics.Gauge": "pw_cls_Gauge",
-                     "proxywasm.metrics.Histogram": "pw_cls_Histogram"}
+SDK_VALUE_CLASSES = {
+    "proxywasm.metrics.Counter": "pw_cls_Counter",
+    "proxywasm.metrics.Gauge": "pw_cls_Gauge",
+    "proxywasm.metrics.Histogram": "pw_cls_Histogram",
+}
 
 
 class CompactError(Exception):
@@ -110,11 +163,22 @@ def _search_paths() -> list[str]:
     import proxywasm
     import proxywasm_abi  # type: ignore[import-not-found]
 
-    return [str(Path(proxywasm.__file__).resolve().parent.parent), str(Path(proxywasm_abi.__file__).resolve().parent)]
+    return [
+        str(Path(proxywasm.__file__).resolve().parent.parent),
+        str(Path(proxywasm_abi.__file__).resolve().parent),
+    ]
 
 
 def typecheck(source: Path, modname: str) -> tuple[n.MypyFile, dict[n.Expression, mt.Type]]:
     """Run mypy on ``source`` (module ``modname``); raise CompactError with its messages."""
+    files, types = typecheck_program(source, modname)
+    return files[modname], types
+
+
+def typecheck_program(
+    source: Path, modname: str
+) -> tuple[dict[str, n.MypyFile], dict[n.Expression, mt.Type]]:
+    """Run mypy on ``source``: every module it analysed (by name) and the type of every expression."""
     options = Options()
     options.preserve_asts = True
     options.export_types = True
@@ -136,7 +200,7 @@ def typecheck(source: Path, modname: str) -> tuple[n.MypyFile, dict[n.Expression
             "mypy rejects the filter (the compact backend compiles what mypy types):\n"
             + "\n".join(result.errors)
         )
-    return result.files[modname], result.types
+    return dict(result.files), result.types
 
 
 # -- types ------------------------------------------------------------------------------
@@ -215,6 +279,65 @@ def to_ty(t: mt.Type | None) -> Ty:
     return DYN
 
 
+def _absolute_import(tree: n.MypyFile, stmt: n.ImportFrom) -> str:
+    """The module ``from <stmt.id> import ...`` names, relative imports resolved."""
+    if not stmt.relative:
+        return stmt.id
+    parts = tree.fullname.split(".")
+    if not tree.is_package_init_file():
+        parts = parts[:-1]
+    parts = parts[: len(parts) - (stmt.relative - 1)]
+    return ".".join(parts + ([stmt.id] if stmt.id else []))
+
+
+def _type_checking_only(stmt: n.Statement) -> bool:
+    """``if TYPE_CHECKING:`` holding only imports (names for annotations, never run)."""
+    if not isinstance(stmt, n.IfStmt) or len(stmt.expr) != 1:
+        return False
+    if stmt.else_body is not None and stmt.else_body.body:
+        return False
+    test = stmt.expr[0]
+    return (
+        isinstance(test, n.NameExpr)
+        and test.name == "TYPE_CHECKING"
+        and all(isinstance(x, (n.Import, n.ImportFrom)) for b in stmt.body for x in b.body)
+    )
+
+
+@dataclasses.dataclass
+class _DefaultInit:
+    """In a module body: evaluate a parameter default (``expr``) into the hidden global ``cname``."""
+
+    cname: str
+    expr: n.Expression
+    ty: Ty
+
+
+_BodyItem = n.Statement | _DefaultInit
+
+
+def _compiled_helpers(files: dict[str, n.MypyFile], main: n.MypyFile) -> list[n.MypyFile]:
+    """The SDK helper modules ``main`` imports (directly or through each other), dependencies first."""
+    order: list[n.MypyFile] = []
+    seen: set[str] = set()
+
+    def visit(tree: n.MypyFile) -> None:
+        for stmt in tree.defs:
+            mods: list[str] = []
+            if isinstance(stmt, n.Import):
+                mods = [m for m, _ in stmt.ids]
+            elif isinstance(stmt, n.ImportFrom):
+                mods = [_absolute_import(tree, stmt)]
+            for mod in mods:
+                if mod in COMPILED_SDK_MODULES and mod in files and mod not in seen:
+                    seen.add(mod)
+                    visit(files[mod])
+                    order.append(files[mod])
+
+    visit(main)
+    return order
+
+
 # -- the SDK surface ----------------------------------------------------------------------
 
 #: (method, C default, parameter types, result type) of the SDK callbacks, in slot order.
@@ -260,8 +383,14 @@ def fn_type(params: list[Ty], ret: Ty) -> str:
 class _Class:
     """What the frontend knows of a class while laying out the module."""
 
-    def __init__(self, fullname: str, kind: str, fields: list[tuple[str, Ty]],
-                 slots: list[tuple[str, str, list[Ty], Ty]], cname: str) -> None:
+    def __init__(
+        self,
+        fullname: str,
+        kind: str,
+        fields: list[tuple[str, Ty]],
+        slots: list[tuple[str, str, list[Ty], Ty]],
+        cname: str,
+    ) -> None:
         self.fullname = fullname
         self.kind = kind
         self.fields = fields
@@ -289,24 +418,52 @@ class _Class:
 class Lowerer:
     """Lowers one typed mypy module into a :class:`ir.ModuleIR`."""
 
-    def __init__(self, path: str, tree: n.MypyFile, types: dict[n.Expression, mt.Type]) -> None:
+    def __init__(
+        self,
+        path: str,
+        tree: n.MypyFile,
+        types: dict[n.Expression, mt.Type],
+        helpers: list[n.MypyFile] | None = None,
+    ) -> None:
         self.path = path
         self.tree = tree
+        self.main_path = path
+        self.main_tree = tree
+        #: SDK helper modules compiled with the filter (imported ones first), see COMPILED_SDK_MODULES
+        self.helpers = list(helpers or [])
+        self.prefix = ""  # C names of a helper module's definitions carry its name
         self.types = types
         self.classes: dict[str, _Class] = {
-            SDK_ROOT: _Class(SDK_ROOT, "root", [("context_id", INT)], ROOT_SLOTS, "pw_cls_RootContext"),
-            SDK_HTTP: _Class(SDK_HTTP, "http", [("context_id", INT), ("root", Ty("inst", cls=SDK_ROOT))],
-                             HTTP_SLOTS, "pw_cls_HttpContext"),
-            SDK_TCP: _Class(SDK_TCP, "tcp", [("context_id", INT), ("root", Ty("inst", cls=SDK_ROOT))],
-                            TCP_SLOTS, "pw_cls_StreamContext"),
+            SDK_ROOT: _Class(
+                SDK_ROOT, "root", [("context_id", INT)], ROOT_SLOTS, "pw_cls_RootContext"
+            ),
+            SDK_HTTP: _Class(
+                SDK_HTTP,
+                "http",
+                [("context_id", INT), ("root", Ty("inst", cls=SDK_ROOT))],
+                HTTP_SLOTS,
+                "pw_cls_HttpContext",
+            ),
+            SDK_TCP: _Class(
+                SDK_TCP,
+                "tcp",
+                [("context_id", INT), ("root", Ty("inst", cls=SDK_ROOT))],
+                TCP_SLOTS,
+                "pw_cls_StreamContext",
+            ),
             "builtins.object": _Class("builtins.object", "plain", [], [], "pw_cls_object"),
         }
         self.exc_classes: dict[str, str] = {}  # user exception class -> its C descriptor
         self.exc_types: list[tuple[str, str, str]] = []
-        self.globals: dict[str, Ty] = {}  # module global fullname -> type
+        self.globals: dict[str, Ty] = {}  # module global C name -> type
+        self.global_cname: dict[str, str] = {}  # module global fullname -> its C name
+        #: (id of a FuncDef, parameter index) -> the hidden global holding its default (evaluated at def time)
+        self.default_globals: dict[tuple[int, int], tuple[str, Ty]] = {}
         self.init_body: list[ir.Stmt] = []
         self.thunks: dict[str, str] = {}
-        self.renames: dict[int, str] = {}  # id of a comprehension variable's Var -> its local  # "Class.method" -> C thunk of its bound method
+        self.renames: dict[
+            int, str
+        ] = {}  # id of a comprehension variable's Var -> its local  # "Class.method" -> C thunk of its bound method
         self.user_order: list[str] = []
         self.functions: list[ir.FuncIR] = []
         self.root: str | None = None
@@ -326,66 +483,171 @@ class Lowerer:
     # -- errors and helpers --
 
     def error(self, node: n.Context, what: str) -> CompactError:
-        return CompactError(f"{self.path}:{node.line}: {what} is not supported by the compact backend yet; {HINT}")
+        return CompactError(
+            f"{self.path}:{node.line}: {what} is not supported by the compact backend yet; {HINT}"
+        )
 
     def ty(self, e: n.Expression) -> Ty:
         return to_ty(self.types.get(e))
 
     def cname(self, *parts: str) -> str:
         self._uid += 1
-        return "_".join(["u"] + [p.replace(".", "_") for p in parts])
+        prefix = [self.prefix] if self.prefix else []
+        return "_".join(["u"] + prefix + [p.replace(".", "_") for p in parts])
 
     # -- module --
 
     def module(self) -> ir.ModuleIR:
+        units: list[tuple[str, n.MypyFile, list[n.ClassDef], list[n.FuncDef], list[_BodyItem]]] = []
+        # helper modules first: their classes (exception bases) and bodies come before the filter's
+        for tree in [*self.helpers, self.main_tree]:
+            self.enter_module(tree)
+            units.append((self.path, tree, *self.scan(tree)))
+        for path, tree, _, func_defs, _ in units:
+            self.enter_module(tree)
+            for fdef in func_defs:
+                self.functions.append(self.function(fdef, self.module_funcs[fdef.fullname], None))
+        for path, tree, class_defs, _, _ in units:
+            self.enter_module(tree)
+            for cdef in class_defs:
+                self.methods(cdef)
+        init = None
+        self.locals, self.ret, self.cur_class, self.cur_func = {}, NONE, None, None
+        body: list[ir.Stmt] = []
+        for path, tree, _, _, module_body in units:
+            self.enter_module(tree)
+            for item in module_body:
+                if isinstance(item, _DefaultInit):
+                    value = self.convert(self.expr(item.expr), item.ty)
+                    body.append(ir.GlobalSet(item.expr.line, item.cname, value))
+                else:
+                    body.extend(self.stmt(item))
+        self.enter_module(self.main_tree)
+        if body:
+            init = ir.FuncIR(
+                "pw_module_body", "<module>", [], NONE, dict(self.locals), body, 1, self.path
+            )
+        if self.root is None:
+            raise CompactError(
+                f"{self.path}: the module never calls proxywasm.set_root_context(YourRoot): add it at the end"
+            )
+        return ir.ModuleIR(
+            self.path,
+            [self.class_ir(self.classes[c]) for c in self.user_order],
+            self.functions,
+            self.classes[self.root].cname,
+            globals=list(self.globals.items()),
+            init=init,
+            exc_types=self.exc_types,
+        )
+
+    def enter_module(self, tree: n.MypyFile) -> None:
+        """Lower ``tree`` next (the filter, or one of the SDK helper modules compiled with it)."""
+        self.tree = tree
+        self.path = self.main_path if tree is self.main_tree else tree.path
+        self.prefix = "" if tree is self.main_tree else tree.fullname.replace(".", "_")
+
+    def import_allowed(self, mod: str) -> bool:
+        return mod in ALLOWED_IMPORTS or mod in COMPILED_SDK_MODULES
+
+    def scan(self, tree: n.MypyFile) -> tuple[list[n.ClassDef], list[n.FuncDef], list[_BodyItem]]:
+        """Lay out one module's classes, name its functions and globals; its body, to lower later."""
         class_defs: list[n.ClassDef] = []
         func_defs: list[n.FuncDef] = []
-        module_body: list[n.Statement] = []
+        module_body: list[_BodyItem] = []
         # the module's own variables (not imported names, not __name__ and friends) are its globals
-        for gname, sym in self.tree.names.items():
-            if (isinstance(sym.node, n.Var) and not gname.startswith("__")
-                    and sym.node.fullname == f"{self.tree.fullname}.{gname}"):
-                self.globals[gname] = to_ty(sym.node.type)
-        for stmt in self.tree.defs:
+        for gname, sym in tree.names.items():
+            if (
+                isinstance(sym.node, n.Var)
+                and not gname.startswith("__")
+                and sym.node.fullname == f"{tree.fullname}.{gname}"
+            ):
+                cname = gname if not self.prefix else f"{self.prefix}__{gname}"
+                self.global_cname[sym.node.fullname] = cname
+                self.globals[cname] = to_ty(sym.node.type)
+        for stmt in tree.defs:
             if isinstance(stmt, n.Import):
                 for mod, _ in stmt.ids:
-                    if mod not in ALLOWED_IMPORTS:
-                        raise self.error(stmt, f"importing {mod!r} (compact filters import json and proxywasm)")
+                    if not self.import_allowed(mod):
+                        raise self.error(
+                            stmt, f"importing {mod!r} (compact filters import json and proxywasm)"
+                        )
             elif isinstance(stmt, n.ImportFrom):
-                if stmt.id not in ALLOWED_IMPORTS:
+                if not self.import_allowed(_absolute_import(tree, stmt)):
                     raise self.error(stmt, f"importing from {stmt.id!r}")
             elif isinstance(stmt, n.ClassDef):
                 class_defs.append(stmt)
                 self.layout(stmt)
+                for fdef in stmt.defs.body:
+                    if isinstance(fdef, n.FuncDef):
+                        module_body += self.default_inits(fdef, method=True)
             elif isinstance(stmt, n.FuncDef):
+                if stmt.is_coroutine or stmt.is_generator:
+                    raise self.error(stmt, f"async def or a generator ({stmt.name})")
                 func_defs.append(stmt)
                 self.module_funcs[stmt.fullname] = self.cname("f", stmt.name)
+                module_body += self.default_inits(stmt, method=False)
             elif isinstance(stmt, n.ExpressionStmt) and isinstance(stmt.expr, n.StrExpr):
                 pass  # docstring
             elif isinstance(stmt, n.ExpressionStmt) and isinstance(stmt.expr, n.CallExpr):
                 if not self.module_call(stmt.expr):
                     module_body.append(stmt)
-            elif isinstance(stmt, (n.AssignmentStmt, n.ForStmt, n.IfStmt, n.WhileStmt, n.TryStmt,
-                                   n.OperatorAssignmentStmt)):
+            elif _type_checking_only(stmt):
+                pass  # `if TYPE_CHECKING:` imports for annotations; mypy has read them
+            elif isinstance(stmt, n.AssignmentStmt) and all(
+                isinstance(t, n.NameExpr) and t.name.startswith("__") for t in stmt.lvalues
+            ):
+                pass  # __all__ and friends: module metadata, not state a filter reads
+            elif isinstance(
+                stmt,
+                (
+                    n.AssignmentStmt,
+                    n.ForStmt,
+                    n.IfStmt,
+                    n.WhileStmt,
+                    n.TryStmt,
+                    n.OperatorAssignmentStmt,
+                ),
+            ):
                 module_body.append(stmt)
             else:
                 raise self.error(stmt, f"module-level {type(stmt).__name__}")
-        for fdef in func_defs:
-            self.functions.append(self.function(fdef, self.module_funcs[fdef.fullname], None))
-        for cdef in class_defs:
-            self.methods(cdef)
-        init = None
-        if module_body:
-            self.locals, self.ret, self.cur_class, self.cur_func = {}, NONE, None, None
-            body = [st for stmt in module_body for st in self.stmt(stmt)]
-            init = ir.FuncIR("pw_module_body", "<module>", [], NONE, dict(self.locals), body, 1)
-        if self.root is None:
-            raise CompactError(
-                f"{self.path}: the module never calls proxywasm.set_root_context(YourRoot): add it at the end"
-            )
-        return ir.ModuleIR(self.path, [self.class_ir(self.classes[c]) for c in self.user_order], self.functions,
-                           self.classes[self.root].cname, globals=list(self.globals.items()), init=init,
-                           exc_types=self.exc_types)
+        return class_defs, func_defs, module_body
+
+    def default_inits(self, fdef: n.FuncDef, method: bool) -> list[_BodyItem]:
+        """Hidden globals for the parameter defaults of ``fdef`` that are not literals.
+
+        Python evaluates a default once, when the ``def`` runs: so does the
+        module body here, at the same place; a call missing the argument reads
+        the hidden global.
+        """
+        out: list[_BodyItem] = []
+        for i, a in enumerate(fdef.arguments[1 if method else 0 :]):
+            if a.initializer is None or self.const(a.initializer) is not None:
+                continue
+            t = self.ty(a.initializer)
+            cname = self.cname("default", fdef.name, str(self._uid))
+            self.globals[cname] = t
+            self.default_globals[(id(fdef), i)] = (cname, t)
+            out.append(_DefaultInit(cname, a.initializer, t))
+        return out
+
+    def default_of(self, fdef: n.FuncDef, index: int, p: n.Argument, line: int) -> ir.Expr:
+        """The value of parameter ``index`` (after self) of ``fdef`` when a call leaves it out."""
+        assert p.initializer is not None
+        d = self.const(p.initializer)
+        if d is not None:
+            return d
+        hidden = self.default_globals.get((id(fdef), index))
+        if hidden is None:
+            raise self.error(p.initializer, "a parameter default that is not a literal")
+        return ir.Global(hidden[1], line, hidden[0])
+
+    def global_of(self, e: n.Expression) -> str | None:
+        """The C name of the module global ``e`` names (the filter's or a compiled helper's)."""
+        if isinstance(e, n.RefExpr) and e.kind == n.GDEF and isinstance(e.node, n.Var):
+            return self.global_cname.get(e.node.fullname)
+        return None
 
     def target_names(self, target: n.Expression) -> list[n.NameExpr]:
         if isinstance(target, n.NameExpr):
@@ -397,13 +659,22 @@ class Lowerer:
     def module_call(self, call: n.CallExpr) -> bool:
         """Handle ``set_root_context(Root)``; False for another call (run by the module body)."""
         callee = call.callee
-        if isinstance(callee, n.RefExpr) and callee.fullname == "proxywasm.dispatcher.set_root_context":
+        if (
+            isinstance(callee, n.RefExpr)
+            and callee.fullname == "proxywasm.dispatcher.set_root_context"
+        ):
             if len(call.args) != 1 or call.arg_kinds[0] != n.ARG_POS:
                 raise self.error(call, "set_root_context with a root_id")
             arg = call.args[0]
-            if not (isinstance(arg, n.NameExpr) and isinstance(arg.node, n.TypeInfo)
-                    and arg.node.fullname in self.classes and self.classes[arg.node.fullname].kind == "root"):
-                raise self.error(call, "set_root_context with anything but a RootContext subclass of this module")
+            if not (
+                isinstance(arg, n.NameExpr)
+                and isinstance(arg.node, n.TypeInfo)
+                and arg.node.fullname in self.classes
+                and self.classes[arg.node.fullname].kind == "root"
+            ):
+                raise self.error(
+                    call, "set_root_context with anything but a RootContext subclass of this module"
+                )
             if self.root is not None:
                 raise self.error(call, "a second set_root_context")
             self.root = arg.node.fullname
@@ -420,12 +691,17 @@ class Lowerer:
             self.exception_class(cdef)
             return
         if len(info.bases) != 1 or info.bases[0].type.fullname not in self.classes:
-            raise self.error(cdef, f"class {cdef.name} (a class must subclass RootContext, HttpContext or one "
-                                   "of this module's context classes)")
+            raise self.error(
+                cdef,
+                f"class {cdef.name} (a class must subclass RootContext, HttpContext or one "
+                "of this module's context classes)",
+            )
         if cdef.decorators:
             raise self.error(cdef, "a class decorator")
         base = self.classes[info.bases[0].type.fullname]
-        cls = _Class(info.fullname, base.kind, list(base.fields), base.slots, self.cname("cls", info.name))
+        cls = _Class(
+            info.fullname, base.kind, list(base.fields), base.slots, self.cname("cls", info.name)
+        )
         cls.info = info
         cls.init = base.init
         self.base_of[info.fullname] = base
@@ -455,7 +731,9 @@ class Lowerer:
                     continue  # an annotation only: `root: "Root"`
                 if target.name == "fail_open":
                     if not isinstance(stmt.rvalue, n.NameExpr) or stmt.rvalue.fullname not in (
-                            "builtins.True", "builtins.False"):
+                        "builtins.True",
+                        "builtins.False",
+                    ):
                         raise self.error(stmt, "fail_open set to anything but True or False")
                     self.fail_open[info.fullname] = stmt.rvalue.fullname == "builtins.True"
                     continue
@@ -469,6 +747,8 @@ class Lowerer:
                     raise self.error(stmt, f"a class attribute default of type {slot[1].kind}")
                 self.defaults[info.fullname].append((slot[0], converted))
             elif isinstance(stmt, n.FuncDef):
+                if stmt.is_coroutine or stmt.is_generator:
+                    raise self.error(stmt, f"async def or a generator ({stmt.name})")
                 if stmt.name == "__init__":
                     cls.init = (self.cname("m", info.name, "__init__"), stmt)
                     continue
@@ -487,10 +767,16 @@ class Lowerer:
                     _, _, bparams, bret = cls.slots[i]
                     if fn_type(params, ret) != fn_type(bparams, bret):
                         raise self.error(
-                            stmt, f"{stmt.name} with the C signature {fn_type(params, ret)} (the base has "
-                                  f"{fn_type(bparams, bret)}: annotate it as the base does)")
+                            stmt,
+                            f"{stmt.name} with the C signature {fn_type(params, ret)} (the base has "
+                            f"{fn_type(bparams, bret)}: annotate it as the base does)",
+                        )
                     cls.slots[i] = (stmt.name, impl, params, ret)
-            elif isinstance(stmt, n.ExpressionStmt) and isinstance(stmt.expr, n.StrExpr) or isinstance(stmt, n.PassStmt):
+            elif (
+                isinstance(stmt, n.ExpressionStmt)
+                and isinstance(stmt.expr, n.StrExpr)
+                or isinstance(stmt, n.PassStmt)
+            ):
                 pass
             else:
                 raise self.error(stmt, f"{type(stmt).__name__} in a class body")
@@ -503,8 +789,10 @@ class Lowerer:
             raise self.error(cdef, f"exception class {cdef.name} with more than one base")
         base = self.exc_type_c(info.bases[0].type, cdef)
         for stmt in cdef.defs.body:
-            if not (isinstance(stmt, n.PassStmt) or (isinstance(stmt, n.ExpressionStmt) and isinstance(
-                    stmt.expr, n.StrExpr))):
+            if not (
+                isinstance(stmt, n.PassStmt)
+                or (isinstance(stmt, n.ExpressionStmt) and isinstance(stmt.expr, n.StrExpr))
+            ):
                 raise self.error(stmt, f"a body in exception class {cdef.name} (only a docstring)")
         cname = self.cname("exc", info.name)
         self.exc_classes[info.fullname] = cname
@@ -552,7 +840,12 @@ class Lowerer:
         """A header name or value (``str | bytes``; ``None`` removes in set_*)."""
         if v.ty.kind in ("str", "bytes") or (none_ok and v.ty.kind == "none"):
             return v
-        return ir.Call(DYN, e.line, "pw_check_header_value" if none_ok else "pw_check_header_name", [self.convert(v, DYN)])
+        return ir.Call(
+            DYN,
+            e.line,
+            "pw_check_header_value" if none_ok else "pw_check_header_name",
+            [self.convert(v, DYN)],
+        )
 
     def class_ir(self, cls: _Class) -> ir.ClassIR:
         base = self.base_of[cls.fullname]
@@ -591,8 +884,16 @@ class Lowerer:
         for name, t in params:
             self.locals[name] = t
         body = self.block(fdef.body)
-        return ir.FuncIR(cname, fdef.name, params, ret,
-                         {k: v for k, v in self.locals.items() if k not in dict(params)}, body, fdef.line)
+        return ir.FuncIR(
+            cname,
+            fdef.name,
+            params,
+            ret,
+            {k: v for k, v in self.locals.items() if k not in dict(params)},
+            body,
+            fdef.line,
+            self.path,
+        )
 
     def block(self, block: n.Block | None) -> list[ir.Stmt]:
         out: list[ir.Stmt] = []
@@ -614,8 +915,11 @@ class Lowerer:
                 return []  # `x: int` with no value
             return self.assign_to(s.lvalues[0], self.expr(s.rvalue), s)
         if isinstance(s, n.OperatorAssignmentStmt):
-            if isinstance(s.lvalue, n.IndexExpr) and not self.pure(s.lvalue.base) or (
-                    isinstance(s.lvalue, n.IndexExpr) and not self.pure(s.lvalue.index)):
+            if (
+                isinstance(s.lvalue, n.IndexExpr)
+                and not self.pure(s.lvalue.base)
+                or (isinstance(s.lvalue, n.IndexExpr) and not self.pure(s.lvalue.index))
+            ):
                 raise self.error(s, "an augmented assignment to a computed subscript")
             value = self.binop(s.op, s.lvalue, s.rvalue, s, self.ty(s.lvalue))
             return self.assign_to(s.lvalue, value, s)
@@ -636,8 +940,6 @@ class Lowerer:
             key = self.convert(self.expr(s.expr.index), DYN)
             return [ir.ExprStmt(s.line, ir.Call(DYN, s.line, "@dyn.pop", [base, key]))]
         if isinstance(s, n.ReturnStmt):
-            if self.finally_depth:
-                raise self.error(s, "return inside try ... finally")
             if s.expr is None:
                 return [ir.Return(s.line, None)]
             return [ir.Return(s.line, self.convert(self.expr(s.expr), self.ret))]
@@ -657,8 +959,15 @@ class Lowerer:
             if self.finally_depth > self.loop_finally[-1] if self.loop_finally else False:
                 raise self.error(s, "break or continue through a finally block")
             return [ir.Jump(s.line, "break" if isinstance(s, n.BreakStmt) else "continue")]
-        names = {n.ForStmt: "a for loop", n.TryStmt: "try/except", n.RaiseStmt: "raise", n.WithStmt: "with",
-                 n.DelStmt: "del", n.AssertStmt: "assert", n.MatchStmt: "match"}
+        names = {
+            n.ForStmt: "a for loop",
+            n.TryStmt: "try/except",
+            n.RaiseStmt: "raise",
+            n.WithStmt: "with",
+            n.DelStmt: "del",
+            n.AssertStmt: "assert",
+            n.MatchStmt: "match",
+        }
         raise self.error(s, names.get(type(s), f"the statement {type(s).__name__}"))
 
     def loop_body(self, body: n.Block) -> list[ir.Stmt]:
@@ -693,14 +1002,29 @@ class Lowerer:
                 raise self.error(s, "assigning to a slice")
             base = self.convert(self.expr(target.base), DYN)
             key = self.convert(self.expr(target.index), DYN)
-            return [ir.ExprStmt(s.line, ir.Call(NONE, s.line, "pw_dyn_setitem", [base, key, self.convert(value, DYN)]))]
-        if isinstance(target, n.NameExpr) and target.kind == n.GDEF and target.name in self.globals:
-            return [ir.GlobalSet(s.line, target.name, self.convert(value, self.globals[target.name]))]
+            return [
+                ir.ExprStmt(
+                    s.line,
+                    ir.Call(NONE, s.line, "pw_dyn_setitem", [base, key, self.convert(value, DYN)]),
+                )
+            ]
+        gname = self.global_of(target) if isinstance(target, n.NameExpr) else None
+        if gname is not None:
+            return [ir.GlobalSet(s.line, gname, self.convert(value, self.globals[gname]))]
         return [self.assign(target, None, s, value)]
 
-    def assign(self, target: n.Expression, rvalue: n.Expression | None, s: n.Context,
-               value: ir.Expr | None = None) -> ir.Stmt:
-        if isinstance(target, n.NameExpr) and target.kind == n.LDEF and isinstance(target.node, n.Var):
+    def assign(
+        self,
+        target: n.Expression,
+        rvalue: n.Expression | None,
+        s: n.Context,
+        value: ir.Expr | None = None,
+    ) -> ir.Stmt:
+        if (
+            isinstance(target, n.NameExpr)
+            and target.kind == n.LDEF
+            and isinstance(target.node, n.Var)
+        ):
             t = to_ty(target.node.type)
             name = self.lname(target)
             prev = self.locals.setdefault(name, t)
@@ -728,9 +1052,14 @@ class Lowerer:
         if s.is_async:
             raise self.error(s, "async for")
         it = s.expr
-        if (isinstance(it, n.CallExpr) and isinstance(it.callee, n.NameExpr) and it.callee.fullname == "builtins.range"
-                and isinstance(s.index, n.NameExpr) and all(k == n.ARG_POS for k in it.arg_kinds)
-                and 1 <= len(it.args) <= 3):
+        if (
+            isinstance(it, n.CallExpr)
+            and isinstance(it.callee, n.NameExpr)
+            and it.callee.fullname == "builtins.range"
+            and isinstance(s.index, n.NameExpr)
+            and all(k == n.ARG_POS for k in it.arg_kinds)
+            and 1 <= len(it.args) <= 3
+        ):
             args = [self.convert(self.expr(a), INT) for a in it.args]
             if len(args) == 1:
                 args = [ir.Const(INT, s.line, 0), args[0]]
@@ -758,7 +1087,9 @@ class Lowerer:
                 types = []
                 for t in items:
                     if not (isinstance(t, n.RefExpr) and isinstance(t.node, n.TypeInfo)):
-                        raise self.error(t, "an except clause naming anything but exception classes")
+                        raise self.error(
+                            t, "an except clause naming anything but exception classes"
+                        )
                     types.append(self.exc_type_c(t.node, t))
             name = None
             if var is not None:
@@ -780,9 +1111,16 @@ class Lowerer:
     def exc_value(self, e: n.Expression) -> ir.Expr:
         """The exception object ``raise e`` raises (a class is called with no arguments)."""
         if isinstance(e, n.RefExpr) and isinstance(e.node, n.TypeInfo):
-            return ir.Call(Ty("exc", cls=e.node.fullname), e.line, "pw_exc_new",
-                           [ir.Raw(DYN, e.line, f"&{self.exc_type_c(e.node, e)}"), ir.Raw(DYN, e.line, "NULL")],
-                           raises=False)
+            return ir.Call(
+                Ty("exc", cls=e.node.fullname),
+                e.line,
+                "pw_exc_new",
+                [
+                    ir.Raw(DYN, e.line, f"&{self.exc_type_c(e.node, e)}"),
+                    ir.Raw(DYN, e.line, "NULL"),
+                ],
+                raises=False,
+            )
         v = self.expr(e)
         if v.ty.kind not in ("exc", "dyn"):
             raise self.error(e, f"raising a {v.ty}")
@@ -795,7 +1133,9 @@ class Lowerer:
         if isinstance(e, n.MemberExpr):
             return self.pure(e.expr)
         if isinstance(e, n.IndexExpr):
-            return self.pure(e.base) and (self.pure(e.index) if not isinstance(e.index, n.SliceExpr) else False)
+            return self.pure(e.base) and (
+                self.pure(e.index) if not isinstance(e.index, n.SliceExpr) else False
+            )
         if isinstance(e, n.UnaryExpr):
             return self.pure(e.expr)
         return False
@@ -822,12 +1162,20 @@ class Lowerer:
             return ir.Const(BOOL, line, e.fullname == "builtins.True")
         if isinstance(e, n.NameExpr) and e.fullname == "builtins.None":
             return ir.Const(NONE, line, None)
-        if isinstance(e, n.UnaryExpr) and e.op == "-" and isinstance(e.expr, (n.IntExpr, n.FloatExpr)):
+        if (
+            isinstance(e, n.UnaryExpr)
+            and e.op == "-"
+            and isinstance(e.expr, (n.IntExpr, n.FloatExpr))
+        ):
             inner = self.const(e.expr)
             assert inner is not None and isinstance(inner.value, (int, float))
             return ir.Const(inner.ty, line, -inner.value)
-        if (isinstance(e, n.MemberExpr) and isinstance(e.expr, n.RefExpr) and isinstance(e.expr.node, n.TypeInfo)
-                and e.expr.node.fullname.startswith("proxywasm.")):
+        if (
+            isinstance(e, n.MemberExpr)
+            and isinstance(e.expr, n.RefExpr)
+            and isinstance(e.expr.node, n.TypeInfo)
+            and e.expr.node.fullname.startswith("proxywasm.")
+        ):
             mod, _, cls_name = e.expr.node.fullname.rpartition(".")
             owner = getattr(importlib.import_module(mod), cls_name, None)
             value = getattr(owner, e.name, None)
@@ -848,14 +1196,32 @@ class Lowerer:
                 t = to_ty(e.node.type)
                 self.locals.setdefault(name, t)
                 return self.narrow(ir.Local(t, line, name), e)
-            if e.kind == n.GDEF and isinstance(e.node, n.Var) and e.name in self.globals:
-                return self.narrow(ir.Global(self.globals[e.name], line, e.name), e)
+            gname = self.global_of(e)
+            if gname is not None:
+                return self.narrow(ir.Global(self.globals[gname], line, gname), e)
+            if isinstance(e.node, n.FuncDef) and e.node.fullname in self.module_funcs:
+                return self.function_value(e.node, e)
             raise self.error(e, f"the name {e.name} as a value here")
         if isinstance(e, n.MemberExpr):
-            if (e.name == "__name__" and isinstance(e.expr, n.CallExpr) and isinstance(e.expr.callee, n.NameExpr)
-                    and e.expr.callee.fullname == "builtins.type" and len(e.expr.args) == 1):
-                return ir.Call(STR, line, "pw_type_name_of", [self.convert(self.expr(e.expr.args[0]), DYN)],
-                               raises=False)
+            gname = self.global_of(e)
+            if gname is not None:  # helper_module.NAME
+                return self.narrow(ir.Global(self.globals[gname], line, gname), e)
+            if isinstance(e.node, n.FuncDef) and e.node.fullname in self.module_funcs:
+                return self.function_value(e.node, e)
+            if (
+                e.name == "__name__"
+                and isinstance(e.expr, n.CallExpr)
+                and isinstance(e.expr.callee, n.NameExpr)
+                and e.expr.callee.fullname == "builtins.type"
+                and len(e.expr.args) == 1
+            ):
+                return ir.Call(
+                    STR,
+                    line,
+                    "pw_type_name_of",
+                    [self.convert(self.expr(e.expr.args[0]), DYN)],
+                    raises=False,
+                )
             obj = self.expr(e.expr)
             cls = self.class_of(obj.ty)
             slot = cls.field(e.name) if cls else None
@@ -867,7 +1233,12 @@ class Lowerer:
             if slot is None:
                 raise self.error(e, f"reading attribute {e.name} of a {obj.ty}")
             t = slot[1]
-            if e.name == "root" and cls is not None and cls.kind == "http" and self.root is not None:
+            if (
+                e.name == "root"
+                and cls is not None
+                and cls.kind == "http"
+                and self.root is not None
+            ):
                 t = Ty("inst", cls=self.root)
             return self.narrow(ir.FieldGet(t, line, obj, slot[0], e.name), e)
         if isinstance(e, n.CallExpr):
@@ -878,13 +1249,18 @@ class Lowerer:
                 left = self.expr(e.left)
                 left_cls = self.class_of(left.ty)
                 if left_cls is not None and left_cls.slot("__bool__") is not None:
-                    raise self.error(e, f"`{e.op}` on an object whose class defines __bool__ (use `if`)")
+                    raise self.error(
+                        e, f"`{e.op}` on an object whose class defines __bool__ (use `if`)"
+                    )
                 right = self.convert(self.expr(e.right), result)
                 return ir.Op(result, line, e.op, [left, right])
             return self.binop(e.op, e.left, e.right, e, self.ty(e))
         if isinstance(e, n.ComparisonExpr):
             if any(not self.pure(x) for x in e.operands[1:-1]):
-                raise self.error(e, "a chained comparison whose middle operands are not plain names or subscripts")
+                raise self.error(
+                    e,
+                    "a chained comparison whose middle operands are not plain names or subscripts",
+                )
             chain: ir.Expr | None = None
             for i, op in enumerate(e.operators):
                 one = self.compare(op, self.expr(e.operands[i]), self.expr(e.operands[i + 1]), e)
@@ -895,7 +1271,9 @@ class Lowerer:
             if any(isinstance(x, n.StarExpr) for x in e.items):
                 raise self.error(e, "a starred item in a display")
             fn = {n.ListExpr: "@list", n.TupleExpr: "@tuple", n.SetExpr: "@set"}[type(e)]
-            return ir.Call(DYN, line, fn, [self.convert(self.expr(x), DYN) for x in e.items], raises=False)
+            return ir.Call(
+                DYN, line, fn, [self.convert(self.expr(x), DYN) for x in e.items], raises=False
+            )
         if isinstance(e, n.DictExpr):
             kv: list[ir.Expr] = []
             for dk, dv in e.items:
@@ -926,11 +1304,23 @@ class Lowerer:
             raise self.error(e, f"unary {e.op} on {v.ty}")
         if isinstance(e, n.ConditionalExpr):
             t = self.ty(e)
-            return ir.Cond(t, line, self.truth(self.expr(e.cond)), self.convert(self.expr(e.if_expr), t),
-                           self.convert(self.expr(e.else_expr), t))
-        names = {n.ListExpr: "a list display", n.DictExpr: "a dict display", n.TupleExpr: "a tuple",
-                 n.SetExpr: "a set display", n.LambdaExpr: "lambda", n.IndexExpr: "subscripting",
-                 n.ListComprehension: "a comprehension", n.SliceExpr: "slicing"}
+            return ir.Cond(
+                t,
+                line,
+                self.truth(self.expr(e.cond)),
+                self.convert(self.expr(e.if_expr), t),
+                self.convert(self.expr(e.else_expr), t),
+            )
+        names = {
+            n.ListExpr: "a list display",
+            n.DictExpr: "a dict display",
+            n.TupleExpr: "a tuple",
+            n.SetExpr: "a set display",
+            n.LambdaExpr: "lambda",
+            n.IndexExpr: "subscripting",
+            n.ListComprehension: "a comprehension",
+            n.SliceExpr: "slicing",
+        }
         raise self.error(e, names.get(type(e), f"the expression {type(e).__name__}"))
 
     def index(self, e: n.IndexExpr) -> ir.Expr:
@@ -938,14 +1328,22 @@ class Lowerer:
         base = self.convert(self.expr(e.base), DYN)
         if isinstance(e.index, n.SliceExpr):
             sl = e.index
-            parts = [self.convert(self.expr(x), DYN) if x is not None else ir.Const(NONE, line, None)
-                     for x in (sl.begin_index, sl.end_index, sl.stride)]
+            parts = [
+                self.convert(self.expr(x), DYN) if x is not None else ir.Const(NONE, line, None)
+                for x in (sl.begin_index, sl.end_index, sl.stride)
+            ]
             return self.convert(ir.Call(DYN, line, "pw_dyn_slice", [base, *parts]), self.ty(e))
         key = self.convert(self.expr(e.index), DYN)
         return self.convert(ir.Call(DYN, line, "pw_dyn_getitem", [base, key]), self.ty(e))
 
-    def comprehension(self, gen: n.GeneratorExpr | n.DictionaryComprehension, kind: str, left: n.Expression,
-                      value: n.Expression | None, e: n.Expression) -> ir.Expr:
+    def comprehension(
+        self,
+        gen: n.GeneratorExpr | n.DictionaryComprehension,
+        kind: str,
+        left: n.Expression,
+        value: n.Expression | None,
+        e: n.Expression,
+    ) -> ir.Expr:
         """A comprehension as statements in an expression: loops appending to a new container."""
         line = e.line
         if any(gen.is_async):
@@ -959,10 +1357,16 @@ class Lowerer:
         if value is None:
             item = self.convert(self.expr(left), DYN)
             fn = "@dyn.add" if kind == "@set" else "@dyn.append"
-            inner: list[ir.Stmt] = [ir.ExprStmt(line, ir.Call(DYN, line, fn, [ir.Local(DYN, line, acc), item]))]
+            inner: list[ir.Stmt] = [
+                ir.ExprStmt(line, ir.Call(DYN, line, fn, [ir.Local(DYN, line, acc), item]))
+            ]
         else:
             k, v = self.convert(self.expr(left), DYN), self.convert(self.expr(value), DYN)
-            inner = [ir.ExprStmt(line, ir.Call(NONE, line, "pw_dyn_setitem", [ir.Local(DYN, line, acc), k, v]))]
+            inner = [
+                ir.ExprStmt(
+                    line, ir.Call(NONE, line, "pw_dyn_setitem", [ir.Local(DYN, line, acc), k, v])
+                )
+            ]
         # innermost first: wrap the body in each condition, then each loop, from the last sequence out
         body = inner
         levels = list(zip(gen.indices, gen.sequences, gen.condlists))
@@ -972,17 +1376,27 @@ class Lowerer:
             for cond in reversed(conds):
                 built = [ir.If(line, self.truth(self.expr(cond)), built, [])]
             var = self.tmp_local(DYN)
-            built = [ir.ForIter(line, var, self.convert(self.expr(seq), DYN),
-                                self.assign_to(index, ir.Local(DYN, line, var), e) + built)]
+            built = [
+                ir.ForIter(
+                    line,
+                    var,
+                    self.convert(self.expr(seq), DYN),
+                    self.assign_to(index, ir.Local(DYN, line, var), e) + built,
+                )
+            ]
         start = ir.Call(DYN, line, kind, [], raises=False)
         return ir.Block(DYN, line, [ir.Assign(line, acc, start), *built], ir.Local(DYN, line, acc))
 
-    def bound_method(self, obj: ir.Expr, e: n.MemberExpr, fdef: n.FuncDef, cls: _Class | None) -> ir.Expr:
+    def bound_method(
+        self, obj: ir.Expr, e: n.MemberExpr, fdef: n.FuncDef, cls: _Class | None
+    ) -> ir.Expr:
         """``obj.method`` as a value: a bound-method object whose C thunk makes the call."""
         line = e.line
         params = fdef.arguments[1:]
         if any(p.kind not in (n.ARG_POS, n.ARG_OPT) for p in params) or len(params) > 4:
-            raise self.error(e, f"the bound method {e.name} (more than 4 or keyword-only parameters)")
+            raise self.error(
+                e, f"the bound method {e.name} (more than 4 or keyword-only parameters)"
+            )
         key = f"{obj.ty.cls}.{e.name}"
         nreq = sum(1 for p in params if p.initializer is None)
         if key not in self.thunks:
@@ -992,10 +1406,14 @@ class Lowerer:
             for i, p in enumerate(params):
                 local: ir.Expr = ir.Local(DYN, line, f"a{i}")
                 if p.initializer is not None:
-                    d = self.const(p.initializer)
-                    if d is None:
-                        raise self.error(p.initializer, "a parameter default that is not a literal")
-                    local = ir.Cond(DYN, line, ir.Raw(BOOL, line, f"(l_a{i} == NULL)"), self.convert(d, DYN), local)
+                    d = self.default_of(fdef, i, p, line)
+                    local = ir.Cond(
+                        DYN,
+                        line,
+                        ir.Raw(BOOL, line, f"(l_a{i} == NULL)"),
+                        self.convert(d, DYN),
+                        local,
+                    )
                 args.append(local)
             recv = ir.Local(obj.ty, line, "self")
             fake = n.CallExpr(e, [], [], [])
@@ -1011,13 +1429,71 @@ class Lowerer:
                 if slot is None or cls is None:
                     raise self.error(e, f"the bound method {e.name}")
                 _, _, ptypes, ret = cls.slots[slot]
-                call = ir.VCall(ret, line, recv, slot, [self.convert(a, t) for a, t in zip(args, ptypes)])
+                call = ir.VCall(
+                    ret, line, recv, slot, [self.convert(a, t) for a, t in zip(args, ptypes)]
+                )
             body: list[ir.Stmt] = [ir.Return(line, self.convert(call, DYN))]
             fparams = [("self", obj.ty)] + [(f"a{i}", DYN) for i in range(len(params))]
-            self.functions.append(ir.FuncIR(cname, e.name, fparams, DYN, {}, body, line))
-        return ir.Call(DYN, line, "pw_bound_new", [ir.Raw(DYN, line, f"(void *){self.thunks[key]}"), obj,
-                                                   ir.Const(INT, line, nreq), ir.Const(INT, line, len(params))],
-                       raises=False)
+            self.functions.append(
+                ir.FuncIR(cname, e.name, fparams, DYN, {}, body, line, frame=False)
+            )
+        return ir.Call(
+            DYN,
+            line,
+            "pw_bound_new",
+            [
+                ir.Raw(DYN, line, f"(void *){self.thunks[key]}"),
+                obj,
+                ir.Const(INT, line, nreq),
+                ir.Const(INT, line, len(params)),
+            ],
+            raises=False,
+        )
+
+    def function_value(self, fdef: n.FuncDef, e: n.Expression) -> ir.Expr:
+        """A module function as a value: a bound-method object (no receiver) calling it."""
+        line = e.line
+        params = fdef.arguments
+        if any(p.kind not in (n.ARG_POS, n.ARG_OPT) for p in params) or len(params) > 4:
+            raise self.error(
+                e, f"the function {fdef.name} as a value (more than 4 or keyword-only parameters)"
+            )
+        key = fdef.fullname
+        nreq = sum(1 for p in params if p.initializer is None)
+        if key not in self.thunks:
+            cname = self.cname("fthunk", fdef.fullname)
+            self.thunks[key] = cname
+            ptypes, ret = self.signature(fdef, method=False)
+            args: list[ir.Expr] = []
+            for i, (p, t) in enumerate(zip(params, ptypes)):
+                local: ir.Expr = ir.Local(DYN, line, f"a{i}")
+                if p.initializer is not None:
+                    local = ir.Cond(
+                        DYN,
+                        line,
+                        ir.Raw(BOOL, line, f"(l_a{i} == NULL)"),
+                        self.convert(self.default_of(fdef, i, p, line), DYN),
+                        local,
+                    )
+                args.append(self.convert(local, t))
+            call = ir.Call(ret, line, self.module_funcs[key], args)
+            body: list[ir.Stmt] = [ir.Return(line, self.convert(call, DYN))]
+            fparams = [("self", DYN)] + [(f"a{i}", DYN) for i in range(len(params))]
+            self.functions.append(
+                ir.FuncIR(cname, fdef.name, fparams, DYN, {}, body, line, frame=False)
+            )
+        return ir.Call(
+            DYN,
+            line,
+            "pw_bound_new",
+            [
+                ir.Raw(DYN, line, f"(void *){self.thunks[key]}"),
+                ir.Raw(DYN, line, "PW_NONE_V"),
+                ir.Const(INT, line, nreq),
+                ir.Const(INT, line, len(params)),
+            ],
+            raises=False,
+        )
 
     def narrow(self, v: ir.Expr, e: n.Expression) -> ir.Expr:
         """``v`` (of its declared type) at the type mypy narrowed ``e`` to here."""
@@ -1028,13 +1504,20 @@ class Lowerer:
             return dataclasses.replace(v, ty=t)
         return ir.Convert(t, v.line, v)
 
-    def binop(self, op: str, left_e: n.Expression, right_e: n.Expression, node: n.Context, result: Ty) -> ir.Expr:
+    def binop(
+        self, op: str, left_e: n.Expression, right_e: n.Expression, node: n.Context, result: Ty
+    ) -> ir.Expr:
         left, right = self.expr(left_e), self.expr(right_e)
         kinds = {left.ty.kind, right.ty.kind}
         line = node.line
         if kinds <= {"int", "bool"} and result.kind == "int":
-            fn = {"+": "pw_int_add", "-": "pw_int_sub", "*": "pw_int_mul", "//": "pw_int_floordiv",
-                  "%": "pw_int_mod"}.get(op)
+            fn = {
+                "+": "pw_int_add",
+                "-": "pw_int_sub",
+                "*": "pw_int_mul",
+                "//": "pw_int_floordiv",
+                "%": "pw_int_mod",
+            }.get(op)
             if fn is not None:
                 return ir.Call(INT, line, fn, [self.convert(left, INT), self.convert(right, INT)])
             if op in ("&", "|", "^"):
@@ -1046,19 +1529,27 @@ class Lowerer:
             if op == "/":
                 return ir.Call(FLOAT, line, "pw_float_div", [lf, rf])
         if kinds <= {"int", "bool"} and op == "/":
-            return ir.Call(FLOAT, line, "pw_float_div", [self.convert(left, FLOAT), self.convert(right, FLOAT)])
+            return ir.Call(
+                FLOAT, line, "pw_float_div", [self.convert(left, FLOAT), self.convert(right, FLOAT)]
+            )
         if op == "+" and left.ty == right.ty and left.ty.kind in ("str", "bytes"):
             return ir.Call(left.ty, line, "pw_str_concat", [left, right], raises=False)
         if op in ("+", "-", "*", "&", "|") and not (left.ty.scalar and right.ty.scalar):
-            call = ir.Call(DYN, line, "pw_dyn_binop", [ir.Raw(INT, line, f"'{op}'"), self.convert(left, DYN),
-                                                       self.convert(right, DYN)])
+            call = ir.Call(
+                DYN,
+                line,
+                "pw_dyn_binop",
+                [ir.Raw(INT, line, f"'{op}'"), self.convert(left, DYN), self.convert(right, DYN)],
+            )
             return self.convert(call, result)
         raise self.error(node, f"the operator {op} on {left.ty} and {right.ty}")
 
     def compare(self, op: str, left: ir.Expr, right: ir.Expr, node: n.Context) -> ir.Expr:
         line = node.line
         if op in ("in", "not in"):
-            test = ir.Call(BOOL, line, "pw_contains", [self.convert(right, DYN), self.convert(left, DYN)])
+            test = ir.Call(
+                BOOL, line, "pw_contains", [self.convert(right, DYN), self.convert(left, DYN)]
+            )
             return test if op == "in" else ir.Op(BOOL, line, "!", [test])
         if op in ("is", "is not"):
             if left.ty.scalar or right.ty.scalar:
@@ -1078,8 +1569,12 @@ class Lowerer:
                 return eq if op == "==" else ir.Op(BOOL, line, "!", [eq])
             cmp = ir.Call(INT, line, "pw_str_cmp", [left, right], raises=False)
             return ir.Op(BOOL, line, cop, [cmp, ir.Const(INT, line, 0)])
-        if op in ("==", "!=") and not left.ty.scalar and not right.ty.scalar and (
-                "dyn" in kinds or "opt" in kinds or "none" in kinds):
+        if (
+            op in ("==", "!=")
+            and not left.ty.scalar
+            and not right.ty.scalar
+            and ("dyn" in kinds or "opt" in kinds or "none" in kinds)
+        ):
             eq = ir.Call(BOOL, line, "pw_dyn_eq", [left, right], raises=False)
             return eq if op == "==" else ir.Op(BOOL, line, "!", [eq])
         if "dyn" in kinds or "opt" in kinds:
@@ -1112,12 +1607,17 @@ class Lowerer:
 
     # -- calls --
 
-    def bind(self, call: n.CallExpr, fdef: n.FuncDef, skip_self: bool, convert: bool = True) -> list[ir.Expr]:
+    def bind(
+        self, call: n.CallExpr, fdef: n.FuncDef, skip_self: bool, convert: bool = True
+    ) -> list[ir.Expr]:
         """The arguments of ``call`` in ``fdef``'s parameter order, defaults filled in, converted."""
         params = fdef.arguments[1:] if skip_self else fdef.arguments
         t = fdef.type
-        types = [to_ty(a) for a in t.arg_types[1 if skip_self else 0:]] if isinstance(t, mt.CallableType) else [
-            DYN for _ in params]
+        types = (
+            [to_ty(a) for a in t.arg_types[1 if skip_self else 0 :]]
+            if isinstance(t, mt.CallableType)
+            else [DYN for _ in params]
+        )
         slots: list[ir.Expr | None] = [None] * len(params)
         names = [p.variable.name for p in params]
         pos = 0
@@ -1137,9 +1637,7 @@ class Lowerer:
             if v is None:
                 if p.initializer is None:
                     raise self.error(call, f"a call missing the argument {p.variable.name}")
-                v = self.const(p.initializer)
-                if v is None:
-                    raise self.error(p.initializer, "a parameter default that is not a literal")
+                v = self.default_of(fdef, i, p, call.line)
             out.append(self.convert(v, types[i]) if convert else v)
         return out
 
@@ -1152,8 +1650,14 @@ class Lowerer:
             lit = self.str_method_on_literal(e, callee.expr.value, callee.name)
             if lit is not None:
                 return lit
-        if isinstance(callee, n.NameExpr) and callee.fullname.startswith("builtins.") and not (
-                isinstance(callee.node, n.TypeInfo) and callee.node.has_base("builtins.BaseException")):
+        if (
+            isinstance(callee, n.NameExpr)
+            and callee.fullname.startswith("builtins.")
+            and not (
+                isinstance(callee.node, n.TypeInfo)
+                and callee.node.has_base("builtins.BaseException")
+            )
+        ):
             return self.builtin(e, callee.name)
         if isinstance(callee, n.RefExpr) and callee.fullname == "json.dumps":
             return self.json_dumps(e)
@@ -1164,17 +1668,38 @@ class Lowerer:
             return MODULE_INTRINSICS[callee.fullname](self, args, e)
         if isinstance(callee, n.RefExpr) and isinstance(callee.node, n.TypeInfo):
             return self.construct(e, callee.node)
-        if isinstance(callee, n.NameExpr) and isinstance(callee.node, n.FuncDef) and (
-                callee.node.fullname in self.module_funcs):
+        if (
+            isinstance(callee, n.RefExpr)
+            and isinstance(callee.node, n.FuncDef)
+            and callee.fullname in HOSTCALLS
+        ):
+            args = self.bind(e, callee.node, skip_self=False, convert=False)
+            return HOSTCALLS[callee.fullname](self, ir.Raw(DYN, line, "NULL"), args, e)
+        if (
+            isinstance(callee, n.RefExpr)
+            and isinstance(callee.node, n.FuncDef)
+            and (callee.node.fullname in self.module_funcs)
+        ):
             args = self.bind(e, callee.node, skip_self=False)
             _, ret = self.signature(callee.node, method=False)
             return ir.Call(ret, line, self.module_funcs[callee.node.fullname], args)
         if isinstance(callee, n.SuperExpr):
             return self.super_call(e, callee)
+        if (
+            isinstance(callee, n.RefExpr)
+            and isinstance(callee.node, n.FuncDef)
+            and callee.node.fullname.startswith("proxywasm.")
+            and callee.node.fullname not in self.module_funcs
+        ):
+            raise self.error(e, f"the SDK function {callee.node.fullname}")
         callee_t = mt.get_proper_type(self.types.get(callee))
-        if isinstance(callee_t, (mt.CallableType, mt.AnyType)) and not (
-                isinstance(callee, n.RefExpr) and isinstance(callee.node, (n.FuncDef, n.TypeInfo))) and not (
-                isinstance(callee, n.MemberExpr) and self.is_method(callee)):
+        if (
+            isinstance(callee_t, (mt.CallableType, mt.AnyType))
+            and not (
+                isinstance(callee, n.RefExpr) and isinstance(callee.node, (n.FuncDef, n.TypeInfo))
+            )
+            and not (isinstance(callee, n.MemberExpr) and self.is_method(callee))
+        ):
             if any(k != n.ARG_POS for k in e.arg_kinds):
                 raise self.error(e, "keyword arguments in a call of a function value")
             f = self.convert(self.expr(callee), DYN)
@@ -1185,12 +1710,16 @@ class Lowerer:
             if recv.ty.kind == "bytes" and callee.name == "decode" and not e.args:
                 return ir.Call(STR, line, "pw_bytes_decode", [recv])
             cls = self.class_of(recv.ty)
-            if cls is not None or (recv.ty.kind == "inst" and str(recv.ty.cls).startswith("proxywasm.")):
+            if cls is not None or (
+                recv.ty.kind == "inst" and str(recv.ty.cls).startswith("proxywasm.")
+            ):
                 return self.method_call(e, recv, callee.name, cls, result)
             if recv.ty.kind in ("dyn", "str", "bytes", "opt"):
                 args = [self.convert(self.expr(a), DYN) for a in e.args]
                 if any(k != n.ARG_POS for k in e.arg_kinds):
-                    raise self.error(e, f"keyword arguments to the method {callee.name} of a {recv.ty}")
+                    raise self.error(
+                        e, f"keyword arguments to the method {callee.name} of a {recv.ty}"
+                    )
                 call = ir.Call(DYN, line, f"@dyn.{callee.name}", [self.convert(recv, DYN), *args])
                 return self.convert(call, result)
             raise self.error(e, f"the method {callee.name} of {recv.ty}")
@@ -1198,8 +1727,11 @@ class Lowerer:
 
     def json_dumps(self, e: n.CallExpr) -> ir.Expr:
         line = e.line
-        opts: dict[str, ir.Expr] = {"ensure_ascii": ir.Const(BOOL, line, True),
-                                    "separators": ir.Const(NONE, line, None), "sort_keys": ir.Const(BOOL, line, False)}
+        opts: dict[str, ir.Expr] = {
+            "ensure_ascii": ir.Const(BOOL, line, True),
+            "separators": ir.Const(NONE, line, None),
+            "sort_keys": ir.Const(BOOL, line, False),
+        }
         value: ir.Expr | None = None
         for arg, kind, name in zip(e.args, e.arg_kinds, e.arg_names):
             if kind == n.ARG_POS and value is None:
@@ -1212,8 +1744,12 @@ class Lowerer:
                 raise self.error(e, f"json.dumps with the argument {name or 'beyond the first'}")
         if value is None:
             raise self.error(e, "json.dumps without a value")
-        return ir.Call(STR, line, "pw_json_dumps", [value, opts["ensure_ascii"], opts["separators"],
-                                                    opts["sort_keys"]])
+        return ir.Call(
+            STR,
+            line,
+            "pw_json_dumps",
+            [value, opts["ensure_ascii"], opts["separators"], opts["sort_keys"]],
+        )
 
     def is_method(self, callee: n.MemberExpr) -> bool:
         """True when ``callee`` (``x.name``) names a method, not an attribute holding a function."""
@@ -1223,7 +1759,9 @@ class Lowerer:
         node = t.type.get(callee.name)
         return node is None or not isinstance(node.node, n.Var)
 
-    def method_call(self, e: n.CallExpr, recv: ir.Expr, name: str, cls: _Class | None, result: Ty) -> ir.Expr:
+    def method_call(
+        self, e: n.CallExpr, recv: ir.Expr, name: str, cls: _Class | None, result: Ty
+    ) -> ir.Expr:
         assert recv.ty.cls is not None
         tinfo = _TYPEINFOS.get(recv.ty.cls)
         definer = next((b for b in tinfo.mro if name in b.names), None) if tinfo else None
@@ -1247,22 +1785,39 @@ class Lowerer:
         if info.fullname in SDK_VALUE_CLASSES:
             if len(e.args) != 1 or e.arg_kinds[0] != n.ARG_POS:
                 raise self.error(e, f"{info.name}() without exactly one positional name")
-            return ir.Call(Ty("inst", cls=info.fullname), line, "pw_metric_new",
-                           [ir.Raw(DYN, line, f"&{SDK_VALUE_CLASSES[info.fullname]}"),
-                            self.convert(self.expr(e.args[0]), DYN)])
+            return ir.Call(
+                Ty("inst", cls=info.fullname),
+                line,
+                "pw_metric_new",
+                [
+                    ir.Raw(DYN, line, f"&{SDK_VALUE_CLASSES[info.fullname]}"),
+                    self.convert(self.expr(e.args[0]), DYN),
+                ],
+            )
         if info.has_base("builtins.BaseException"):
             if len(e.args) > 1 or any(k != n.ARG_POS for k in e.arg_kinds):
                 raise self.error(e, f"{info.name}() with more than one argument")
-            msg: ir.Expr = self.convert(self.expr(e.args[0]), DYN) if e.args else ir.Raw(DYN, line, "NULL")
-            return ir.Call(Ty("exc", cls=info.fullname), line, "pw_exc_new",
-                           [ir.Raw(DYN, line, f"&{self.exc_type_c(info, e)}"), msg], raises=False)
+            msg: ir.Expr = (
+                self.convert(self.expr(e.args[0]), DYN) if e.args else ir.Raw(DYN, line, "NULL")
+            )
+            return ir.Call(
+                Ty("exc", cls=info.fullname),
+                line,
+                "pw_exc_new",
+                [ir.Raw(DYN, line, f"&{self.exc_type_c(info, e)}"), msg],
+                raises=False,
+            )
         if info.fullname in _BUILTIN_CONVERSIONS:
             return self.builtin(e, info.name)
         cls = self.classes.get(info.fullname)
         if info.fullname in (SDK_HTTP, SDK_TCP) and cls is not None:
             args = self.bind(e, self.sdk_init(info), skip_self=True)
-            return ir.Call(Ty("inst", cls=info.fullname), line, "pw_new_stream",
-                           [ir.Raw(DYN, line, f"&{cls.cname}"), *args])
+            return ir.Call(
+                Ty("inst", cls=info.fullname),
+                line,
+                "pw_new_stream",
+                [ir.Raw(DYN, line, f"&{cls.cname}"), *args],
+            )
         if cls is None or cls.info is None:
             raise self.error(e, f"constructing {info.name} (only this module's classes)")
         if cls.init is None and cls.kind == "plain":
@@ -1285,14 +1840,21 @@ class Lowerer:
         cls = self.cur_class
         if cls is None or self.cur_func is None or sup.call.args:
             raise self.error(e, "super() outside a method, or with arguments")
-        self_local = ir.Local(Ty("inst", cls=cls.fullname), e.line, self.cur_func.arguments[0].variable.name)
+        self_local = ir.Local(
+            Ty("inst", cls=cls.fullname), e.line, self.cur_func.arguments[0].variable.name
+        )
         base = self.base_of[cls.fullname]
         if sup.name == "__init__":
             if base.init is None:  # the SDK's __init__
                 assert cls.info is not None
                 args = self.bind(e, self.sdk_init(cls.info), skip_self=True)
                 return ir.Call(NONE, e.line, f"@init_{cls.kind}", [self_local, *args])
-            return ir.Call(NONE, e.line, base.init[0], [self_local, *self.bind(e, base.init[1], skip_self=True)])
+            return ir.Call(
+                NONE,
+                e.line,
+                base.init[0],
+                [self_local, *self.bind(e, base.init[1], skip_self=True)],
+            )
         slot = base.slot(sup.name)
         if slot is None:
             raise self.error(e, f"super().{sup.name}")
@@ -1349,7 +1911,10 @@ class Lowerer:
             default = self.expr(e.args[2])
             t = slot[1]
             if default.ty != t and not (t.kind == "opt" and default.ty in (NONE, t.inner)):
-                raise self.error(e, f"getattr with a default ({default.ty}) of another type than the attribute ({t})")
+                raise self.error(
+                    e,
+                    f"getattr with a default ({default.ty}) of another type than the attribute ({t})",
+                )
             return ir.FieldGet(t, line, obj, slot[0], e.args[1].value, self.convert(default, t))
         if name == "isinstance" and len(e.args) == 2:
             return self.isinstance_(e)
@@ -1363,11 +1928,25 @@ class Lowerer:
         if name == "sorted" and len(args) == 1:
             return ir.Call(DYN, line, "pw_sorted", dyn_args)
         if name in ("min", "max") and len(args) == 1:
-            return self.convert(ir.Call(DYN, line, "pw_dyn_min_max", [dyn_args[0], ir.Raw(INT, line, str(int(
-                name == "max")))]), result)
+            return self.convert(
+                ir.Call(
+                    DYN,
+                    line,
+                    "pw_dyn_min_max",
+                    [dyn_args[0], ir.Raw(INT, line, str(int(name == "max")))],
+                ),
+                result,
+            )
         if name in ("any", "all", "sum", "enumerate", "zip", "range", "reversed") and args:
-            return self.convert(ir.Call(DYN, line, f"pw_builtin_{name}", [ir.Call(DYN, line, "@tuple", dyn_args,
-                                                                                     raises=False)]), result)
+            return self.convert(
+                ir.Call(
+                    DYN,
+                    line,
+                    f"pw_builtin_{name}",
+                    [ir.Call(DYN, line, "@tuple", dyn_args, raises=False)],
+                ),
+                result,
+            )
         if name == "str" and len(args) == 1:
             return self.to_str(args[0])
         if name == "repr" and len(args) == 1:
@@ -1378,7 +1957,7 @@ class Lowerer:
             a = args[0]
             if a.ty.kind in ("int", "bool"):
                 return self.convert(a, INT)
-            if a.ty.kind == "str":
+            if a.ty.kind in ("str", "bytes"):
                 return ir.Call(INT, line, "pw_int_from_str", [a])
             if a.ty.kind == "float":
                 return ir.Call(INT, line, "pw_int_from_float", [a])
@@ -1393,13 +1972,27 @@ class Lowerer:
             return self.truth(args[0])
         if name == "abs" and len(args) == 1 and args[0].ty.kind == "int":
             return ir.Call(INT, line, "pw_int_abs", [args[0]])
-        if name in ("min", "max") and len(args) == 2 and {a.ty.kind for a in args} <= {"int", "bool"}:
-            return ir.Call(INT, line, f"pw_int_{name}", [self.convert(a, INT) for a in args], raises=False)
+        if (
+            name in ("min", "max")
+            and len(args) == 2
+            and {a.ty.kind for a in args} <= {"int", "bool"}
+        ):
+            return ir.Call(
+                INT, line, f"pw_int_{name}", [self.convert(a, INT) for a in args], raises=False
+            )
         if name in ("min", "max") and len(args) >= 2:
-            return self.convert(ir.Call(DYN, line, "pw_dyn_min_max", [ir.Call(DYN, line, "@tuple", dyn_args,
-                                                                                raises=False),
-                                                                        ir.Raw(INT, line, str(int(name == "max")))]),
-                                result)
+            return self.convert(
+                ir.Call(
+                    DYN,
+                    line,
+                    "pw_dyn_min_max",
+                    [
+                        ir.Call(DYN, line, "@tuple", dyn_args, raises=False),
+                        ir.Raw(INT, line, str(int(name == "max"))),
+                    ],
+                ),
+                result,
+            )
         raise self.error(e, f"the builtin {name}() with these arguments")
 
     def isinstance_(self, e: n.CallExpr) -> ir.Expr:
@@ -1422,9 +2015,20 @@ class Lowerer:
                 cls = "&" + SDK_VALUE_CLASSES[info.fullname]
             else:
                 raise self.error(e, f"isinstance with the class {info.fullname}")
-            tests.append(ir.Call(BOOL, e.line, "pw_isinstance", [v, ir.Raw(INT, e.line, f"{mask}u"),
-                                                                 ir.Raw(DYN, e.line, cls), ir.Raw(DYN, e.line, exc)],
-                                 raises=False))
+            tests.append(
+                ir.Call(
+                    BOOL,
+                    e.line,
+                    "pw_isinstance",
+                    [
+                        v,
+                        ir.Raw(INT, e.line, f"{mask}u"),
+                        ir.Raw(DYN, e.line, cls),
+                        ir.Raw(DYN, e.line, exc),
+                    ],
+                    raises=False,
+                )
+            )
         if len(tests) == 1:
             return tests[0]
         # several classes: test each (the value is evaluated once per test: it must be pure)
@@ -1436,23 +2040,45 @@ class Lowerer:
         return out
 
 
-_BUILTIN_CONVERSIONS = frozenset({"builtins.str", "builtins.int", "builtins.float", "builtins.bool", "builtins.list",
-                                  "builtins.dict", "builtins.set", "builtins.tuple", "builtins.bytes"})
+_BUILTIN_CONVERSIONS = frozenset(
+    {
+        "builtins.str",
+        "builtins.int",
+        "builtins.float",
+        "builtins.bool",
+        "builtins.list",
+        "builtins.dict",
+        "builtins.set",
+        "builtins.tuple",
+        "builtins.bytes",
+    }
+)
 
 
-def _sdk_header(method: str, map_id: int) -> Callable[[Lowerer, ir.Expr, list[ir.Expr], n.CallExpr], ir.Expr]:
+def _sdk_header(
+    method: str, map_id: int
+) -> Callable[[Lowerer, ir.Expr, list[ir.Expr], n.CallExpr], ir.Expr]:
     def lower(lw: Lowerer, recv: ir.Expr, args: list[ir.Expr], e: n.CallExpr) -> ir.Expr:
         m = ir.Const(INT, e.line, map_id)
         if method == "get":
-            return ir.Call(ir.opt(STR), e.line, "pw_get_header", [recv, m, lw.header_arg(args[0], e)])
+            return ir.Call(
+                ir.opt(STR), e.line, "pw_get_header", [recv, m, lw.header_arg(args[0], e)]
+            )
         if method in ("set", "add"):
-            return ir.Call(NONE, e.line, f"pw_{method}_header",
-                           [recv, m, lw.header_arg(args[0], e), lw.header_arg(args[1], e, none_ok=method == "set")])
+            return ir.Call(
+                NONE,
+                e.line,
+                f"pw_{method}_header",
+                [
+                    recv,
+                    m,
+                    lw.header_arg(args[0], e),
+                    lw.header_arg(args[1], e, none_ok=method == "set"),
+                ],
+            )
         return ir.Call(NONE, e.line, "pw_remove_header", [recv, m, lw.header_arg(args[0], e)])
 
     return lower
-
-
 
 
 SDK_METHODS: dict[str, Callable[[Lowerer, ir.Expr, list[ir.Expr], n.CallExpr], ir.Expr]] = {}
@@ -1460,11 +2086,20 @@ for _direction, _map in (("request", _REQ), ("response", _RESP)):
     for _op in ("get", "set", "add", "remove"):
         SDK_METHODS[f"{SDK_HTTP}.{_op}_http_{_direction}_header"] = _sdk_header(_op, _map)
 SDK_METHODS[f"{SDK_ROOT}.get_plugin_configuration"] = lambda lw, recv, args, e: ir.Call(
-    ir.opt(BYTES), e.line, "pw_get_buffer", [ir.Const(INT, e.line, 7), ir.Const(INT, e.line, 0), ir.Const(INT, e.line, -1)])
+    ir.opt(BYTES),
+    e.line,
+    "pw_get_buffer",
+    [ir.Const(INT, e.line, 7), ir.Const(INT, e.line, 0), ir.Const(INT, e.line, -1)],
+)
 SDK_METHODS[f"{SDK_ROOT}.get_vm_configuration"] = lambda lw, recv, args, e: ir.Call(
-    ir.opt(BYTES), e.line, "pw_get_buffer", [ir.Const(INT, e.line, 6), ir.Const(INT, e.line, 0), ir.Const(INT, e.line, -1)])
+    ir.opt(BYTES),
+    e.line,
+    "pw_get_buffer",
+    [ir.Const(INT, e.line, 6), ir.Const(INT, e.line, 0), ir.Const(INT, e.line, -1)],
+)
 SDK_METHODS["proxywasm.contexts.BaseContext.log"] = lambda lw, recv, args, e: ir.Call(
-    NONE, e.line, "pw_log", [lw.convert(args[0], INT), lw.convert(args[1], STR)])
+    NONE, e.line, "pw_log", [lw.convert(args[0], INT), lw.convert(args[1], STR)]
+)
 
 SDK_BASE = "proxywasm.contexts.BaseContext"
 _M = "proxywasm.metrics"
@@ -1501,11 +2136,15 @@ for _name, _lower in {
     f"{SDK_BASE}.get_log_level": _host("pw_get_log_level", INT),
     f"{SDK_BASE}.get_property": _host("pw_get_property", ir.opt(BYTES), None, DYN),
     f"{SDK_BASE}.get_property_str": _property_str,
-    f"{SDK_BASE}.dispatch_http_call": _host("pw_dispatch_http_call", INT, None, DYN, DYN, DYN, DYN, INT),
+    f"{SDK_BASE}.dispatch_http_call": _host(
+        "pw_dispatch_http_call", INT, None, DYN, DYN, DYN, DYN, INT
+    ),
     f"{SDK_BASE}.get_http_call_response_headers": _host("pw_get_headers", _LIST, None, 6),
     f"{SDK_BASE}.get_http_call_response_trailers": _host("pw_get_headers", _LIST, None, 7),
     f"{SDK_BASE}.get_http_call_response_header": _host("pw_get_header", ir.opt(STR), None, 6, STR),
-    f"{SDK_BASE}.get_http_call_response_body": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 4, INT, DYN),
+    f"{SDK_BASE}.get_http_call_response_body": _host(
+        "pw_get_buffer_ctx", ir.opt(BYTES), None, 4, INT, DYN
+    ),
     f"{SDK_ROOT}.set_tick_period_ms": _host("pw_set_tick_period", NONE, None, INT),
     f"{SDK_BASE}.get_shared_data": _host("pw_get_shared_data", DYN, DYN),
     f"{SDK_BASE}.set_shared_data": _host("pw_set_shared_data", NONE, DYN, DYN, DYN),
@@ -1513,13 +2152,19 @@ for _name, _lower in {
     f"{SDK_BASE}.resolve_shared_queue": _host("pw_resolve_shared_queue", ir.opt(INT), DYN, DYN),
     f"{SDK_BASE}.enqueue_shared_queue": _host("pw_enqueue_shared_queue", NONE, INT, DYN),
     f"{SDK_BASE}.dequeue_shared_queue": _host("pw_dequeue_shared_queue", ir.opt(BYTES), INT),
-    f"{SDK_HTTP}.send_http_response": _host("pw_send_http_response", NONE, None, INT, DYN, DYN, DYN, INT),
+    f"{SDK_HTTP}.send_http_response": _host(
+        "pw_send_http_response", NONE, None, INT, DYN, DYN, DYN, INT
+    ),
     f"{SDK_HTTP}.resume_http_request": _host("pw_stream_op", NONE, None, 0, 0),
     f"{SDK_HTTP}.resume_http_response": _host("pw_stream_op", NONE, None, 1, 0),
     f"{SDK_HTTP}.reset_http_request": _host("pw_stream_op", NONE, None, 0, 1),
     f"{SDK_HTTP}.reset_http_response": _host("pw_stream_op", NONE, None, 1, 1),
-    f"{SDK_HTTP}.get_http_request_body": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 0, INT, DYN),
-    f"{SDK_HTTP}.get_http_response_body": _host("pw_get_buffer_ctx", ir.opt(BYTES), None, 1, INT, DYN),
+    f"{SDK_HTTP}.get_http_request_body": _host(
+        "pw_get_buffer_ctx", ir.opt(BYTES), None, 0, INT, DYN
+    ),
+    f"{SDK_HTTP}.get_http_response_body": _host(
+        "pw_get_buffer_ctx", ir.opt(BYTES), None, 1, INT, DYN
+    ),
     f"{SDK_HTTP}.set_http_request_body": _host("pw_set_buffer", NONE, None, 0, DYN, INT, DYN),
     f"{SDK_HTTP}.set_http_response_body": _host("pw_set_buffer", NONE, None, 1, DYN, INT, DYN),
     f"{SDK_HTTP}.get_http_request_headers": _host("pw_get_headers", _LIST, None, 0),
@@ -1547,9 +2192,24 @@ for _name, _lower in {
     f"{_M}.Gauge.get": _host("pw_metric_get", INT, None),
 }.items():
     SDK_METHODS[_name] = _lower
+#: Module-level host calls (``proxywasm.hostcalls``, re-exported by ``proxywasm``): the methods' lowering.
+HOSTCALLS: dict[str, _Lower] = {
+    f"proxywasm.hostcalls.{_name}": SDK_METHODS[f"{SDK_BASE}.{_name}"]
+    for _name in (
+        "get_current_time_nanoseconds",
+        "get_log_level",
+        "get_shared_data",
+        "set_shared_data",
+        "register_shared_queue",
+        "resolve_shared_queue",
+        "enqueue_shared_queue",
+        "dequeue_shared_queue",
+    )
+}
 for _t, _map in (("request", 1), ("response", 3)):
     for _op in ("get", "set", "add", "remove"):
         SDK_METHODS[f"{SDK_HTTP}.{_op}_http_{_t}_trailer"] = _sdk_header(_op, _map)
+
 
 def _log_at(level: int) -> Callable[[Lowerer, list[ir.Expr], n.CallExpr], ir.Expr]:
     def lower(lw: Lowerer, args: list[ir.Expr], e: n.CallExpr) -> ir.Expr:
@@ -1576,10 +2236,12 @@ MODULE_INTRINSICS: dict[str, Callable[[Lowerer, list[ir.Expr], n.CallExpr], ir.E
     f"proxywasm.log.log_{name}": _log_at(level) for name, level in _LOG_LEVELS.items()
 }
 MODULE_INTRINSICS["proxywasm.log.log"] = _log
+MODULE_INTRINSICS["proxywasm.hostcalls.log"] = _log
 MODULE_INTRINSICS["json.loads"] = _json_loads
 
 
 def lower_module(source: Path, modname: str) -> ir.ModuleIR:
     """Type-check ``source`` with mypy and lower it (raises :class:`CompactError`)."""
-    tree, types = typecheck(source, modname)
-    return Lowerer(str(source), tree, types).module()
+    files, types = typecheck_program(source, modname)
+    tree = files[modname]
+    return Lowerer(str(source), tree, types, _compiled_helpers(files, tree)).module()

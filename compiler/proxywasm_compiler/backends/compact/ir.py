@@ -329,6 +329,8 @@ class FuncIR:
     locals: dict[str, Ty]
     body: list[Stmt]
     line: int
+    path: str | None = None  # the source file tracebacks name (None: the module's)
+    frame: bool = True  # False: a thunk of a function value, no frame of its own in tracebacks
 
 
 @dataclass
@@ -364,4 +366,6 @@ class ModuleIR:
     strings: dict[tuple[str, bytes], str] = field(default_factory=dict)
     globals: list[tuple[str, Ty]] = field(default_factory=list)
     init: FuncIR | None = None  # the module body: its globals' assignments
-    exc_types: list[tuple[str, str, str]] = field(default_factory=list)  # (C name, Python name, C base)
+    exc_types: list[tuple[str, str, str]] = field(
+        default_factory=list
+    )  # (C name, Python name, C base)

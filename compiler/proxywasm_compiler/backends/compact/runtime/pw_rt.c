@@ -2136,7 +2136,7 @@ double pw_float_of(pw_obj *v) {
 int64_t pw_int_of(pw_obj *v) {
     if (is_int(v)) return ((pw_int *)v)->v;
     if (v->tag == PW_FLOAT) return pw_int_from_float(((pw_float *)v)->v);
-    if (v->tag == PW_STR) return pw_int_from_str(v);
+    if (v->tag == PW_STR || v->tag == PW_BYTES) return pw_int_from_str(v);
     char msg[140];
     snprintf(msg, sizeof msg, "int() argument must be a string, a bytes-like object or a real number, not '%s'",
              pw_type_name(v));
