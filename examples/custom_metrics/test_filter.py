@@ -159,8 +159,10 @@ def test_body_size_histogram(host: HostEmulator) -> None:
     assert host.get_histogram(f"{P}.response_body_bytes") == [31, 0, 0, 9]
 
 
-def test_local_reply_is_counted(host: HostEmulator) -> None:
-    # A local reply (from this or another filter) passes through the response callbacks.
+def test_4xx_response_with_a_body_is_counted(host: HostEmulator) -> None:
+    # A 413 with a body, as any filter would see it. This filter sends no local reply
+    # of its own, and the emulator cannot make one from another filter: that Envoy's
+    # own local replies are counted is checked in tests/test_envoy_http_examples.py.
     ctx = host.initialize_http_context()
     host.call_on_request_headers(ctx, [(":method", "POST")], end_of_stream=False)
     host.call_on_response_headers(ctx, [(":status", "413")], end_of_stream=False)
