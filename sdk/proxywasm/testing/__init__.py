@@ -5,6 +5,7 @@
 >>> host.start_vm(); host.start_plugin()                           # doctest: +SKIP
 >>> ctx = host.initialize_http_context()                           # doctest: +SKIP
 >>> host.call_on_request_headers(ctx, [(":path", "/")], end_of_stream=True)  # doctest: +SKIP
+>>> ex = host.http([(":path", "/"), (":method", "GET")])          # doctest: +SKIP
 
 Never frozen into a compiled module.
 """

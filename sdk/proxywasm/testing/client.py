@@ -176,7 +176,8 @@ def _answer_parts(
         status = answer.status
         headers = getattr(answer, "headers", None) or []
         pairs = list(headers.items()) if hasattr(headers, "items") else list(headers)
-        if not any(str(k).lower() in (":status", "b':status'") for k, _ in pairs):
+        names = {(k.decode() if isinstance(k, bytes) else str(k)).lower() for k, _ in pairs}
+        if ":status" not in names:
             pairs.insert(0, (":status", str(int(status))))
         return pairs, getattr(answer, "body", b"") or b"", getattr(answer, "trailers", None)
     raise TypeError(
@@ -294,7 +295,9 @@ def http(
     answered by the handlers of :func:`answer_http_calls` until none is
     pending; a callout to a cluster without a handler raises ``LookupError``.
     A body is ``bytes`` / ``str`` (one body callback, none when empty) or a
-    list of chunks, one body callback each.
+    list of chunks, one body callback each. A trap in a compiled module
+    raises :class:`~proxywasm.testing.wasm.WasmTrapError` as ``call_on_*``
+    do; an exception in a handler reaches the test unchanged.
     """
     before = set(host.http_calls)
     mark = host.logs[-1] if host.logs else None
