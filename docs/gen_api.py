@@ -45,6 +45,25 @@ SECTIONS: list[tuple[str, str, Any, list[str]]] = [
         ["RootContext", "HttpContext", "StreamContext", "BaseContext"],
     ),
     (
+        "Requests and responses",
+        (
+            "`self.request` and `self.response` of an `HttpContext`: live, case-insensitive "
+            "header and trailer mappings and the body buffer. Nothing is fetched from the host "
+            "until used; the Rust-named methods share their implementation."
+        ),
+        proxywasm,
+        ["Request", "Response", "HeaderMap", "FrozenHeaders", "Body"],
+    ),
+    (
+        "HTTP callouts with await",
+        (
+            "In an `async def` callback, `await self.http_call(...)` pauses the stream until the "
+            "answer arrives and resumes it when the callback returns."
+        ),
+        proxywasm,
+        ["HttpCall", "HttpResponse", "gather"],
+    ),
+    (
         "Metrics",
         (
             "Define metrics once, at import or in `on_vm_start`; they bind to the host lazily, "
@@ -90,6 +109,7 @@ SECTIONS: list[tuple[str, str, Any, list[str]]] = [
             "get_current_time_nanoseconds",
             "get_log_level",
             "call_foreign_function",
+            "set_tick_period_ms",
         ],
     ),
     (
@@ -111,7 +131,13 @@ SECTIONS: list[tuple[str, str, Any, list[str]]] = [
         "Errors",
         "",
         proxywasm,
-        ["ProxyWasmError", "HostCallError", "CasMismatchError", "NotInCallbackError"],
+        [
+            "ProxyWasmError",
+            "ConfigError",
+            "HostCallError",
+            "CasMismatchError",
+            "NotInCallbackError",
+        ],
     ),
     (
         "proxywasm.shared: shared data across workers",
@@ -135,7 +161,7 @@ SECTIONS: list[tuple[str, str, Any, list[str]]] = [
         "proxywasm.testing: the null runtime",
         "Never frozen into a compiled module.",
         proxywasm.testing,
-        ["HostEmulator"],
+        ["HostEmulator", "HttpExchange", "load_filter", "filter_roots"],
     ),
     (
         "proxywasm.testing: host records",
