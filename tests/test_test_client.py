@@ -233,7 +233,8 @@ def test_pass_through_without_a_body_ends_the_stream_on_the_headers() -> None:
     assert ex.header("nope", "d") == "d"
 
 
-def test_bodies_as_chunks_are_one_callback_each_and_the_last_ends_the_stream() -> None:
+def test_bodies_as_chunks_are_one_callback_each_then_an_empty_chunk_ends_the_stream() -> None:
+    # As Envoy 1.40 delivers HTTP/1.1 bodies (tests/test_envoy_host_rules.py measures it).
     host = make(Recorder)
     ex = host.http(
         GET,
@@ -245,9 +246,40 @@ def test_bodies_as_chunks_are_one_callback_each_and_the_last_ends_the_stream() -
     assert seen() == [
         ("request_headers", False),
         ("request_body", (b"ab", False)),
+        ("request_body", (b"cd", False)),
+        ("request_body", (None, True)),  # no bytes: the SDK reads None
+        ("response_headers", ("200", False)),
+        ("response_body", (b"hello", False)),
+        ("response_body", (None, True)),
+    ]
+
+
+def test_bodies_as_chunks_are_one_callback_each_and_the_last_ends_the_stream() -> None:
+    host = make(Recorder)
+    ex = host.http(
+        GET,
+        request_body=[b"ab", "cd"],
+        response_body=b"hello",
+        response_headers=[(":status", "200")],
+        body_end="last_chunk",
+    )
+    assert ex.upstream_body == b"abcd" and ex.response_body == b"hello"
+    assert seen() == [
+        ("request_headers", False),
+        ("request_body", (b"ab", False)),
         ("request_body", (b"cd", True)),
         ("response_headers", ("200", False)),
         ("response_body", (b"hello", True)),
+    ]
+
+
+def test_no_empty_chunk_when_trailers_end_the_body() -> None:
+    host = make(Recorder)
+    host.http(GET, request_body=[b"ab"], request_trailers=[("t", "1")])
+    assert [e for e in seen() if e[0].startswith("request")] == [
+        ("request_headers", False),
+        ("request_body", (b"ab", False)),
+        ("request_trailers", 1),
     ]
 
 
@@ -327,17 +359,22 @@ def test_a_reset_stream_reaches_neither_side() -> None:
 
 def test_body_buffered_until_end_of_stream_then_rewritten() -> None:
     host = make(Upper)
-    ex = host.http(
-        GET,
-        request_body=[b"ab", b"cd", b"ef"],
-        response_headers=[(":status", "200"), ("server", "up")],
-        response_body=[b"x", b"y"],
-    )
-    assert ex.upstream_body == b"ABCDEF"
-    bodies = [arg for name, arg in seen() if name == "request_body"]
-    assert bodies == [(b"ab", False), (b"abcd", False), (b"abcdef", True)]  # all buffered
-    assert ex.response_headers == [(":status", "200"), ("x-upper", "1")]
-    assert ex.response_body == b"XY!" and ex.stalled is None
+    for body_end, calls in (
+        ("last_chunk", [(b"ab", False), (b"abcd", False), (b"abcdef", True)]),
+        ("empty_chunk", [(b"ab", False), (b"abcd", False), (b"abcdef", False), (b"abcdef", True)]),
+    ):
+        ex = host.http(
+            GET,
+            request_body=[b"ab", b"cd", b"ef"],
+            response_headers=[(":status", "200"), ("server", "up")],
+            response_body=[b"x", b"y"],
+            body_end=body_end,  # type: ignore[arg-type]
+        )
+        assert ex.upstream_body == b"ABCDEF"
+        bodies = [arg for name, arg in seen() if name == "request_body"]
+        assert bodies == calls  # all buffered: the buffer holds every chunk so far
+        assert ex.response_headers == [(":status", "200"), ("x-upper", "1")]
+        assert ex.response_body == b"XY!" and ex.stalled is None
 
 
 # -- callouts ----------------------------------------------------------------------------------

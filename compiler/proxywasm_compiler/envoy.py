@@ -224,6 +224,8 @@ class Envoy:
         config_path = self.workdir / "envoy.json"
         config_path.write_text(json.dumps(self.config, indent=1))
         admin_file = self.workdir / "admin.txt"
+        admin_file.unlink(missing_ok=True)  # a stale one from an earlier run names a dead port
+        self.admin_port = self.port = 0
         cmd = [
             str(binary),
             "-c",

@@ -148,6 +148,9 @@ class Dispatcher:
         self.broken: dict[int, int] = {}
         #: Coroutines of async callbacks waiting for callouts, by callout token.
         self.tasks: dict[int, Task] = {}
+        #: HTTP streams a local reply was sent on: Envoy accepts a second reply and
+        #: drops it (measured), so the failure policy resets such a stream instead.
+        self.replied: set[int] = set()
         #: Callbacks the compiled glue answers itself (see :meth:`glue_skips`), and the
         #: context classes already checked against them.
         self.skipped: set[str] = set()
@@ -162,12 +165,24 @@ class Dispatcher:
 
     def activate(self) -> None:
         """Make this the current VM (the null runtime calls this per callback)."""
+        previous = _state.vm
+        if isinstance(previous, Dispatcher) and previous is not self:
+            previous._note_reply()  # a reply sent in its last callback is its own
+        _state.replied_context = 0
         _state.vm = self
         _state.vm_key = self.key
+
+    def _note_reply(self) -> None:
+        """Move the stream a local reply was sent on (by ``hostcalls``) into :attr:`replied`."""
+        if _state.replied_context:
+            self.replied.add(_state.replied_context)
+            _state.replied_context = 0
 
     def _enter(self, context_id: int) -> None:
         if _state.vm is not self:
             self.activate()
+        else:
+            self._note_reply()
         _state.effective_context_id = context_id
         _state.map_epoch += 1  # a new callback: header views fetch their map afresh
 
@@ -252,10 +267,18 @@ class Dispatcher:
 
         Fail closed must hold whatever happens here: if the 500 cannot be
         sent (one reply went out already, or the heap is full) the stream is
-        reset, and the answer is PAUSE either way.
+        reset, and the answer is PAUSE either way. A stream the filter
+        already answered is reset: Envoy would drop a second reply.
         """
         if self._fail_open(context_id):
             return _CONTINUE
+        self._note_reply()
+        if context_id in self.replied:
+            try:  # the client has its answer (or it is on its way): stop the stream
+                hc.close_stream(StreamType.HTTP_RESPONSE)
+            except BaseException:
+                pass
+            return _PAUSE
         try:
             _state.effective_context_id = -1
             hc.set_effective_context(context_id)
@@ -582,11 +605,12 @@ class Dispatcher:
         return _PAUSE if action is None else action
 
     def _step(self, task: Task) -> int | None:
-        _state.replied_context = 0
+        self._note_reply()
         try:
             action = step(task)
         finally:
-            if _state.replied_context == task.context_id:
+            self._note_reply()
+            if task.context_id in self.replied:
                 task.replied = True
         if action is None:
             for token in task.calls:
@@ -785,6 +809,8 @@ class Dispatcher:
         ctx = self.streams.pop(context_id, None) or self.roots.pop(context_id, None)
         self.pending.pop(context_id, None)
         self.broken.pop(context_id, None)
+        self._note_reply()
+        self.replied.discard(context_id)
         # Guarded: scanning even an empty table is measurable at tens of thousands of streams/s.
         if self.callouts:
             for token in [t for t, owner in self.callouts.items() if owner == context_id]:

@@ -158,7 +158,9 @@ class AbiHost:
         # What the running callback may see.
         self.effective_context_id = 0
         self.callback = ""
-        self.call_response: tuple[Pairs, bytes, Pairs] | None = None
+        #: The callout answer being delivered: headers, body (``None``: a reset,
+        #: where Envoy has no body buffer), trailers.
+        self.call_response: tuple[Pairs, bytes | None, Pairs] | None = None
         self.grpc_message: bytes | None = None
         self.grpc_initial_metadata: Pairs | None = None
         self.grpc_trailing_metadata: Pairs | None = None
@@ -507,8 +509,14 @@ class AbiHost:
         s = self._http()
         if s is None:
             return NOT_FOUND
-        if s.local_response is not None or s.pending_local_response is not None:
-            return BAD_ARGUMENT  # one local reply per stream
+        # Measured in Envoy 1.40: a second reply returns OK. Sent in the same
+        # callback as the first it is dropped (the client gets the first); sent
+        # from the response callbacks the first reply runs through, it replaces
+        # the first and does not run through them again.
+        if s.pending_local_response is not None:
+            return OK
+        if s.local_response is not None and not s.replying:
+            return OK
         if s.reset:
             return BAD_ARGUMENT
         try:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_CALLOUT_ROUNDS",
     "Body",
+    "BodyEnd",
     "HttpCallAnswer",
     "HttpCallHandler",
     "HttpExchange",
@@ -54,6 +55,9 @@ class _AnswerObject(Protocol):
     @property
     def body(self) -> bytes | str: ...
 
+
+#: How :func:`http` ends a body that no trailers follow (see its docstring).
+BodyEnd: TypeAlias = 'Literal["empty_chunk", "last_chunk"]'
 
 #: What a callout handler returns: ``(headers, body)``, ``(headers, body, trailers)``,
 #: an object with ``.status`` / ``.headers`` / ``.body`` (and optionally ``.trailers``),
@@ -281,12 +285,12 @@ def http(
     *,
     root_context_id: int | None = None,
     complete: bool = True,
+    body_end: BodyEnd = "empty_chunk",
 ) -> HttpExchange:
     """Run one whole HTTP stream through the filter, as Envoy does, and return what happened.
 
     Request headers (``end_of_stream`` when there is no body and no
-    trailers), each body chunk (the last one ends the stream unless trailers
-    follow), trailers; then, unless a local reply or a reset ended the
+    trailers), each body chunk, trailers; then, unless a local reply or a reset ended the
     request or it stalled, the upstream's response the same way; then
     ``complete_http_context`` (on_log, on_done, on_delete) unless
     ``complete=False`` (the stream stays open for ``call_on_*``).
@@ -295,7 +299,15 @@ def http(
     answered by the handlers of :func:`answer_http_calls` until none is
     pending; a callout to a cluster without a handler raises ``LookupError``.
     A body is ``bytes`` / ``str`` (one body callback, none when empty) or a
-    list of chunks, one body callback each. A trap in a compiled module
+    list of chunks, one body callback each.
+
+    How a body without trailers ends, ``body_end``: ``"empty_chunk"`` (the
+    default) is what Envoy 1.40 does with HTTP/1.1 on both sides, measured
+    with content-length and chunked bodies, in one packet or in pieces: every
+    chunk arrives with ``end_of_stream=False``, then one more body callback
+    with no new bytes and ``end_of_stream=True``. ``"last_chunk"``: the last
+    chunk carries ``end_of_stream=True`` (as an HTTP/2 DATA frame with
+    END_STREAM can). A filter should work with both. A trap in a compiled module
     raises :class:`~proxywasm.testing.wasm.WasmTrapError` as ``call_on_*``
     do; an exception in a handler reaches the test unchanged.
     """
@@ -317,10 +329,17 @@ def http(
         chunks = _chunks(body)
         on_headers(ctx, headers, not chunks and trailers is None)
         _settle(host, before, answered)
-        for i, chunk in enumerate(chunks):
+        ends = [False] * len(chunks)
+        if chunks and trailers is None:
+            if body_end == "empty_chunk":
+                chunks.append(b"")
+                ends.append(True)
+            else:
+                ends[-1] = True
+        for chunk, end in zip(chunks, ends, strict=True):
             if _ended(stream):
                 return
-            on_body(ctx, chunk, i == len(chunks) - 1 and trailers is None)
+            on_body(ctx, chunk, end)
             _settle(host, before, answered)
         if trailers is not None and not _ended(stream):
             on_trailers(ctx, trailers)

@@ -27,7 +27,7 @@ from .abi_host import (
     PropertyValue,
     encode_property,
 )
-from .client import Body, HttpCallHandler, HttpExchange, answer_http_calls, http
+from .client import Body, BodyEnd, HttpCallHandler, HttpExchange, answer_http_calls, http
 from .state import (
     GrpcCallAttributes,
     HttpCallAttributes,
@@ -38,7 +38,7 @@ from .state import (
 )
 from .wasm import DEFAULT_MEMORY_LIMIT, WasmTrapError
 
-__all__ = ["FAILURE_POLICIES", "Callbacks", "HeadersIn", "HostEmulator"]
+__all__ = ["CALLOUT_RESET_STATUS", "FAILURE_POLICIES", "Callbacks", "HeadersIn", "HostEmulator"]
 
 #: What the host does once the VM trapped, as Envoy's ``failure_policy``
 #: (``FAIL_CLOSED`` / ``FAIL_OPEN`` / ``FAIL_RELOAD``).
@@ -66,6 +66,11 @@ _ACTIONS: dict[object, Action] = {int(a): a for a in Action}
 
 #: Headers as a test passes them: pairs or a mapping (a dict), ``str`` or ``bytes``.
 HeadersIn = Sequence[tuple[str | bytes, str | bytes]] | Mapping[str, str] | Mapping[bytes, bytes]
+
+#: The ``proxy_get_status`` code of a callout that was reset: proxy-wasm-cpp-host's
+#: ``WasmResult::BrokenConnection`` (not in the ABI's ``proxy_status_t``; measured
+#: in Envoy 1.40 together with the message ``"reset"``).
+CALLOUT_RESET_STATUS = 11
 
 
 class Callbacks(Protocol):
@@ -464,11 +469,17 @@ class HostEmulator(AbiHost):
         if in_response:
             return  # sent from a response callback: the filter does not see it again
         # As Envoy: the local reply passes through this filter's own response callbacks.
-        self._invoke(
-            "proxy_on_response_headers", stream.context_id, len(headers), int(not reply.body)
-        )
-        if reply.body:
-            self._invoke("proxy_on_response_body", stream.context_id, len(stream.response_body), 1)
+        stream.replying = True
+        try:
+            self._invoke(
+                "proxy_on_response_headers", stream.context_id, len(headers), int(not reply.body)
+            )
+            if reply.body and stream.pending_local_response is None:
+                self._invoke(
+                    "proxy_on_response_body", stream.context_id, len(stream.response_body), 1
+                )
+        finally:
+            stream.replying = False
         reply.headers = [(k, v) for k, v in _text(stream.response_headers) if k != ":status"]
         reply.body = bytes(stream.response_body)
 
@@ -911,12 +922,15 @@ class HostEmulator(AbiHost):
         *,
         root_context_id: int | None = None,
         complete: bool = True,
+        body_end: BodyEnd = "empty_chunk",
     ) -> HttpExchange:
         """Run one whole HTTP stream through the filter and return what each side got.
 
-        See :func:`proxywasm.testing.client.http`: callbacks in Envoy's order,
-        callouts answered by :meth:`answer_http_calls` handlers, then
-        ``complete_http_context`` unless ``complete=False``.
+        See :func:`proxywasm.testing.client.http`: callbacks in Envoy's order
+        (a body ends with an empty ``end_of_stream`` chunk, as Envoy does over
+        HTTP/1.1, unless ``body_end="last_chunk"``), callouts answered by
+        :meth:`answer_http_calls` handlers, then ``complete_http_context``
+        unless ``complete=False``.
         """
         return http(
             self,
@@ -928,6 +942,7 @@ class HostEmulator(AbiHost):
             response_trailers,
             root_context_id=root_context_id,
             complete=complete,
+            body_end=body_end,
         )
 
     def answer_http_calls(self, cluster: str, handler: HttpCallHandler | None) -> None:
@@ -951,21 +966,35 @@ class HostEmulator(AbiHost):
         body: bytes | str = b"",
         trailers: HeadersIn | None = None,
     ) -> None:
-        """Answer a callout (no headers: the call failed, e.g. a timeout)."""
+        """Answer a callout; ``headers=None`` is a reset (the call got no answer).
+
+        As Envoy 1.40 does (measured): a reset delivers no headers, no body
+        buffer, and ``proxy_get_status`` answers ``(11, "reset")`` (BROKEN_CONNECTION).
+        A timeout or an unreachable cluster is not a reset: Envoy answers it
+        with ``504`` / ``503`` headers and a short body, so pass those to test
+        it. An answer leaves the status code of the VM's last failed call in
+        place and clears the message (so ``get_status()`` is not a success
+        test; the headers are).
+        """
         call = self.http_calls.pop(token, None)
         if call is None:
             raise KeyError(
                 f"no pending HTTP callout with token {token}; pending: {sorted(self.http_calls)}"
             )
         h, t = _pairs(headers), _pairs(trailers)
-        self.call_response = (h, _b(body), t)
+        if headers is None:
+            self.call_response = (h, None, t)
+            self.last_status = (CALLOUT_RESET_STATUS, b"reset")
+        else:
+            self.call_response = (h, _b(body), t)
+            self.last_status = (self.last_status[0], b"")
         try:
             self._invoke(
                 "proxy_on_http_call_response",
                 call.root_context_id,
                 token,
                 len(h),
-                len(_b(body)),
+                0 if headers is None else len(_b(body)),
                 len(t),
             )
         finally:

@@ -81,6 +81,9 @@ class HttpStream:
     local_response: LocalResponse | None = None
     #: A local reply sent during the running callback, delivered when it returns.
     pending_local_response: LocalResponse | None = None
+    #: True while the local reply runs through the filter's own response callbacks
+    #: (a reply sent then replaces it, as in Envoy).
+    replying: bool = False
     request_ended: bool = False
     reset: bool = False
     done: bool = False
