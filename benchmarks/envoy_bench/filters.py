@@ -64,7 +64,7 @@ def build_in_subprocess(
     env = {**os.environ, **env_extra, "PYTHONPATH": CHILD_PYTHONPATH}
     # ``-c`` puts the working directory (the checkout) first on sys.path.
     code = (
-        "import sys; from benchmarks.envoy.filters import build_one_child;"
+        "import sys; from benchmarks.envoy_bench.filters import build_one_child;"
         "build_one_child(sys.argv[1], sys.argv[2], sys.argv[3])"
     )
     t0 = time.perf_counter()
