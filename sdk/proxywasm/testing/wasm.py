@@ -12,6 +12,8 @@ It implements the host side of the ABI, so modules built by other SDKs run too.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -65,7 +67,22 @@ def _engine() -> Any:
         config = wasmtime.Config()
         config.cranelift_opt_level = "none"
         _ENGINE = wasmtime.Engine(config)
+        atexit.register(_release)
     return _ENGINE
+
+
+def _release() -> None:
+    """Free the cached modules and the engine while wasmtime is still importable:
+    left to interpreter shutdown, their finalizers run after wasmtime's own
+    globals are gone and print ``TypeError: 'NoneType' object is not callable``."""
+    global _ENGINE
+    for module in _MODULES.values():
+        module.close()
+    _MODULES.clear()
+    gc.collect()  # hosts that are garbage by now release their stores first
+    if _ENGINE is not None:
+        _ENGINE.close()
+        _ENGINE = None
 
 
 def _compiled(engine: Any, path: Path) -> Any:
