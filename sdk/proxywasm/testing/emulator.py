@@ -8,6 +8,7 @@ wasmtime against the same host state, so one test can run both ways.
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -261,7 +262,7 @@ class HostEmulator(AbiHost):
     @classmethod
     def from_wasm(
         cls,
-        path: str,
+        path: str | os.PathLike[str],
         *,
         plugin_configuration: bytes | str | dict[str, Any] | list[Any] | None = None,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,

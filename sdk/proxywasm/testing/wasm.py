@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import gc
+import os
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -165,7 +166,11 @@ class WasmCallbacks:
     """The ``proxy_on_*`` exports of a module, callable like a native Dispatcher."""
 
     def __init__(
-        self, path: str | Path, host: AbiHost, *, memory_limit: int = DEFAULT_MEMORY_LIMIT
+        self,
+        path: str | os.PathLike[str],
+        host: AbiHost,
+        *,
+        memory_limit: int = DEFAULT_MEMORY_LIMIT,
     ) -> None:
         import wasmtime
 
