@@ -20,15 +20,14 @@ import socket
 import socketserver
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from proxywasm_compiler.build import build_filter
+from envoy_support import build_example, start_envoy, unique, wait_for
 from proxywasm_compiler.echo import EchoServer
 from proxywasm_compiler.envoy import Envoy, FilterSpec, Reply, envoy_config
 
@@ -49,35 +48,8 @@ def request(
     return envoy.request(path, headers=headers, body=data, timeout=TIMEOUT)
 
 
-def build(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp(name) / f"{name}.wasm"
-    build_filter(EXAMPLES / name / "filter.py", out)
-    return out
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    """Poll ``condition`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out waiting for {what}"
-            return value
-        time.sleep(0.05)
-
-
 def log_entries(envoy: Envoy, needle: str) -> list[str]:
     return envoy.log_entries(needle)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def start_envoy(config: dict[str, Any], workdir: Path, concurrency: int = 1) -> Envoy:
-    envoy = Envoy(config, workdir=workdir, concurrency=concurrency)
-    envoy.start(timeout=120)
-    return envoy
 
 
 # -- auth_callout -------------------------------------------------------------------------
@@ -143,7 +115,7 @@ def auth_server() -> Iterator[AuthServer]:
 def auth_envoy(
     auth_server: AuthServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Envoy]:
-    wasm = build("auth_callout", tmp_path_factory)
+    wasm = build_example("auth_callout", tmp_path_factory)
     configuration = json.dumps(
         {"cluster": "auth", "path": "/check", "authority": "auth", "timeout_ms": AUTH_TIMEOUT_MS}
     )
@@ -244,7 +216,7 @@ RATE = {"requests_per_second": 0.5, "burst": 3, "key_header": "x-client-id"}
 
 @pytest.fixture(scope="module")
 def rate_envoy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
-    wasm = build("rate_limit", tmp_path_factory)
+    wasm = build_example("rate_limit", tmp_path_factory)
     upstream = EchoServer()
     envoy: Envoy | None = None
     try:
@@ -418,7 +390,7 @@ def tcp_config(wasm: Path, upstream_port: int) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def tcp_envoy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
-    wasm = build("tcp_byte_counter", tmp_path_factory)
+    wasm = build_example("tcp_byte_counter", tmp_path_factory)
     echo = TcpEcho()
     envoy: Envoy | None = None
     try:

@@ -27,12 +27,13 @@ import socket
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from envoy_support import wait_for
 from proxywasm_compiler.build import build_filter
 from proxywasm_compiler.envoy import Envoy, FilterSpec, envoy_config
 
@@ -292,16 +293,6 @@ def send(envoy: Envoy, fault: str = "", where: str = "request_headers") -> Outco
         return Outcome(response.status, body, headers, False)
     finally:
         sock.close()
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out waiting for {what}"
-            return value
-        time.sleep(0.05)
 
 
 def errors(envoy: Envoy, *needles: str) -> list[str]:

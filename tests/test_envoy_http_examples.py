@@ -26,14 +26,13 @@ import re
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from proxywasm_compiler.build import build_filter
+from envoy_support import build_example, start_envoy, wait_for
 from proxywasm_compiler.echo import EchoServer
 from proxywasm_compiler.envoy import Envoy, FilterSpec, Reply, envoy_config
 
@@ -45,20 +44,6 @@ CHUNK_PAUSE_S = 0.05  # between the upstream's chunked writes: separate body cal
 
 
 # -- helpers ------------------------------------------------------------------------
-
-
-def build(name: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Compile ``examples/<name>/filter.py`` with the cpython backend."""
-    out = tmp_path_factory.mktemp(name) / f"{name}.wasm"
-    build_filter(EXAMPLES / name / "filter.py", out, backend="cpython")
-    return out
-
-
-def start_envoy(config: dict[str, Any], workdir: Path) -> Envoy:
-    """Start one Envoy (one worker) and wait until it listens."""
-    envoy = Envoy(config, workdir=workdir, concurrency=1)
-    envoy.start(timeout=120)
-    return envoy
 
 
 def request(
@@ -86,21 +71,6 @@ def request_lines(
         return Reply(resp.status, resp.msg, resp.read())
     finally:
         conn.close()
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    """Poll ``condition`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out waiting for {what}"
-            return value
-        time.sleep(0.05)
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def hcm(config: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +258,7 @@ class CmEnvoy:
 
 @pytest.fixture(scope="module")
 def cm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CmEnvoy]:
-    wasm = build("custom_metrics", tmp_path_factory)
+    wasm = build_example("custom_metrics", tmp_path_factory)
     upstream = EchoServer()
     # Bound, never listening: every connection to it is refused (no race with a closed port).
     refused = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -511,7 +481,7 @@ def hr_upstream() -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def hr_wasm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build("header_rewrite", tmp_path_factory)
+    return build_example("header_rewrite", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -695,7 +665,7 @@ REDACTED_FIELDS = 6
 
 @pytest.fixture(scope="module")
 def jr_envoy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
-    wasm = build("json_redaction", tmp_path_factory)
+    wasm = build_example("json_redaction", tmp_path_factory)
     upstream = Upstream()
     envoy: Envoy | None = None
     try:
