@@ -35,6 +35,7 @@ def _build(
     quiet: bool = False,
     keep_compiler: bool = False,
     backend: str = "cpython",
+    include: tuple[str, ...] = (),
 ) -> Path:
     from .build import build_filter
 
@@ -44,6 +45,7 @@ def _build(
         backend=backend,
         progress=None if quiet else sys.stderr,
         keep_compiler=keep_compiler,
+        include=include,
     )
     return result.output
 
@@ -58,6 +60,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             Path(args.output) if args.output else None,
             keep_compiler=args.keep_compiler,
             backend=args.backend,
+            include=tuple(args.include or ()),
         )
     except BuildError as exc:
         return _err(str(exc))
@@ -387,6 +390,13 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-compiler",
         action="store_true",
         help="keep CPython's parser and compiler in the module (kept anyway when the code calls eval/exec/compile)",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="MODULE",
+        help="freeze MODULE (and what it imports) into the module although no import names it, "
+        "e.g. one imported by a computed name (repeatable)",
     )
     p.set_defaults(func=cmd_build)
 

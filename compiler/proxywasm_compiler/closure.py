@@ -107,6 +107,9 @@ EXCLUDED = ("proxywasm.testing", "proxywasm._nullhost")
 #: Modules libpython keeps frozen itself or that have no use inside Envoy.
 SKIPPED = frozenset(
     {"__main__", "_frozen_importlib", "_frozen_importlib_external", "_proxywasm", "_pw_boot"}
+    # importlib/__init__ registers _frozen_importlib under these names before it
+    # imports from them: a frozen copy would never run (and its exec kept the compiler).
+    | {"importlib._bootstrap", "importlib._bootstrap_external"}
 )
 #: Where imports inside functions are followed at function granularity (the
 #: filter's own modules: every function).
