@@ -362,3 +362,39 @@ def test_lazy_imports_and_codecs_work_compiled(proxywasm_filter_host: Callable[.
     )
     got = dict(host.get_current_response_headers(ctx))
     assert {k: got.get(k) for k in expected} == expected
+
+
+# -- stand-ins ----------------------------------------------------------------------------------
+
+SSL_USER = PLAIN + "from ssl import SSLContext\n"
+
+
+def test_ssl_without_its_c_module_is_the_stand_in(tmp_path: Path) -> None:
+    from proxywasm_compiler.closure import STAND_IN_DIR
+
+    (tmp_path / "my_filter.py").write_text(SSL_USER)
+    _, found = resolve_closure(tmp_path / "my_filter.py", STDLIB, BUILTINS - {"_ssl"})
+    assert found.modules["ssl"].path == STAND_IN_DIR / "ssl.py"
+    assert "_ssl" not in found.builtins_used
+
+
+def test_ssl_with_its_c_module_is_the_real_one(tmp_path: Path) -> None:
+    (tmp_path / "my_filter.py").write_text(SSL_USER)
+    _, found = resolve_closure(tmp_path / "my_filter.py", STDLIB, BUILTINS | {"_ssl"})
+    assert found.modules["ssl"].path == STDLIB / "ssl.py"
+
+
+def test_the_ssl_stand_in_imports_and_refuses_to_make_a_context() -> None:
+    import importlib.util
+
+    from proxywasm_compiler.closure import STAND_IN_DIR
+
+    spec = importlib.util.spec_from_file_location("ssl_stand_in", STAND_IN_DIR / "ssl.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for make in (module.SSLContext, module.create_default_context, module.wrap_socket):
+        with pytest.raises(module.SSLError, match="no TLS inside a proxy-wasm filter"):
+            make()
+    assert issubclass(module.SSLCertVerificationError, ValueError)
+    assert module.CERT_REQUIRED == 2 and not module.HAS_SNI

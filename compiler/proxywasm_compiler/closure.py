@@ -177,6 +177,11 @@ _CODEC_CALLS = frozenset(
     }
 )
 
+#: Frozen in place of a stdlib module when the wasm CPython lacks the C module it
+#: needs (module -> that C module): the names import, their use explains itself.
+STAND_INS: dict[str, str] = {"ssl": "_ssl"}
+STAND_IN_DIR = Path(__file__).resolve().parent / "standins"
+
 #: The real fix for modules that cannot be frozen, by top-level name.
 FIXES: dict[str, str] = {
     "zlib": "zlib is not in the wasm libpython (nor gzip, zipfile or tarfile's compression, "
@@ -710,6 +715,9 @@ class _Finder:
         ext = self._extension(self.filter_dir, name)
         if ext:
             return ext
+        needs = STAND_INS.get(name)
+        if needs is not None and needs not in self.builtins:
+            return SourceModule(name, STAND_IN_DIR / f"{name}.py", False, "stdlib")
         found = self._in(self.stdlib_dir, name)
         if found:
             return SourceModule(name, found[0], found[1], "stdlib")
