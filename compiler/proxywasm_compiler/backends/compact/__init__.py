@@ -30,7 +30,7 @@ from .frontend import CompactError, lower_module
 __all__ = ["RUNTIME_DIR", "build_compact", "compile_to_c"]
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-RUNTIME_SOURCES = ("pw_rt.c", "pw_sdk.c")
+RUNTIME_SOURCES = ("pw_rt.c", "pw_sdk.c", "pw_views.c")
 C_FLAGS = (
     "-Oz",
     "-std=gnu11",

@@ -126,10 +126,15 @@ METHOD_FAMILIES = {
             "removesuffix",
             "encode",
             "decode",
+            "hex",
         ),
         "pw_meth_str",
     ),
 }
+
+
+#: The fields of a coroutine frame the driver owns (state, awaited callout, cancelled).
+PW_CO_FIELDS = 3
 
 
 class _Func:
@@ -149,6 +154,7 @@ class _Func:
         #: inside one runs its finally block first (pw_returning set, the value in pw_retval)
         self.finallies: list[int] = []
         self.returns_through_finally = False  # a try ... finally: declare pw_retval
+        self.awaits = 0  # the resume points of a coroutine (its states 1..n)
 
     def t(self) -> str:
         self.tmp += 1
@@ -235,6 +241,12 @@ class _Func:
             fn = METHOD_FAMILIES.get(name, "pw_dyn_method")
             call = f'{fn}({args[0]}, "{name}", {len(args) - 1}, {argv})'
             return self.checked("", call, e.ty, e.line, True)
+        if e.func.startswith("@view."):  # a method of a proxywasm.views object (runtime/pw_views.c)
+            name = e.func[len("@view.") :]
+            argv = f"(pw_obj *[]){{{', '.join(args[1:])}}}" if len(args) > 1 else "NULL"
+            r = self.t()  # the receiver, evaluated once
+            call = f'pw_native_of({r})({r}, "{name}", {len(args) - 1}, {argv})'
+            return self.checked(f"pw_obj *{r} = {args[0]};", call, e.ty, e.line, True)
         if e.func == "@init_root":
             return self.checked("", f"pw_init_root({', '.join(args)})", e.ty, e.line, False)
         if e.func in ("@init_http", "@init_tcp"):
@@ -413,7 +425,46 @@ class _Func:
             return [f"{ind}pw_raise_obj({self.expr(s.exc)}); {self.fail(s.line)};"]
         if isinstance(s, ir.Try):
             return self.try_(s, ind)
+        if isinstance(s, ir.Await):
+            return self.await_(s, ind)
         raise AssertionError(type(s).__name__)
+
+    # -- coroutines (async def callbacks) --
+
+    def frame_slots(self) -> list[tuple[str, Ty]]:
+        """The locals a coroutine keeps in its heap frame, after the 3 fields of the driver."""
+        return list(self.fn.params) + list(self.fn.locals.items())
+
+    def frame_io(self, store: bool, ind: str) -> list[str]:
+        out = []
+        for k, (name, ty) in enumerate(self.frame_slots()):
+            member = {"int": "i", "bool": "i", "float": "f"}.get(ty.kind, "p")
+            field = f"((pw_inst *)pw_frame)->f[{PW_CO_FIELDS + k}].{member}"
+            out.append(
+                f"{ind}{field} = l_{name};" if store else f"{ind}l_{name} = ({ty.c}){field};"
+            )
+        return out
+
+    def await_(self, s: ir.Await, ind: str) -> list[str]:
+        """Suspend: keep the locals in the frame, answer the driver; resume at ``case n``."""
+        self.awaits += 1
+        n = self.awaits
+        aw = self.t()
+        out = [
+            f"{ind}{{ pw_obj *{aw} = {self.expr(s.value)}; PW_CO_AWAITED(pw_frame) = {aw};",
+            f"{ind}  if (!pw_await_ready({aw})) {{",
+            *self.frame_io(True, ind + "    "),
+            f"{ind}    PW_CO_STATE(pw_frame) = {n}; return &pw_suspended;",
+            f"{ind}  }}",
+            f"{ind}}}",
+            f"{ind}case {n}: ;",
+        ]
+        result = "pw_await_result(pw_frame)"
+        if s.target is not None:
+            out.append(f"{ind}l_{s.target} = {self.checked('', result, ir.DYN, s.line, True)};")
+        else:
+            out.append(f"{ind}(void){self.checked('', result, ir.DYN, s.line, True)};")
+        return out
 
     def try_(self, s: ir.Try, ind: str) -> list[str]:
         self.tmp += 1
@@ -482,12 +533,20 @@ class _Func:
         if fn.path is not None and fn.path != self.gen.module.path:
             # a function of a helper module compiled with the filter: its frames name its file
             lines.append(f"    static const char pw_file[] = {_c_string(fn.path.encode())};")
-        for name, ty in fn.locals.items():
-            lines.append(f"    {ty.c} l_{name} = {'0' if ty.scalar else 'NULL'};")
+        co = fn.coroutine
+        if co is not None:  # a step function: every local lives in the frame across awaits
+            for name, ty in self.frame_slots():
+                lines.append(f"    {ty.c} l_{name};")
+            lines += self.frame_io(False, "    ")
+        else:
+            for name, ty in fn.locals.items():
+                lines.append(f"    {ty.c} l_{name} = {'0' if ty.scalar else 'NULL'};")
         body = self.stmts(fn.body, "    ")
         lines.append("    int pw_returning = 0; (void)pw_returning;")
         if self.returns_through_finally and fn.ret.kind != "none":
             lines.append(f"    {fn.ret.c} pw_retval = {'0' if fn.ret.scalar else 'NULL'};")
+        if co is not None:
+            body = ["    switch (PW_CO_STATE(pw_frame)) {", "    case 0: ;", *body, "    }"]
         lines += body
         ret = fn.ret
         if ret.kind == "none":
@@ -531,6 +590,8 @@ class _Gen:
         return f"(&{self.literals[key]}.h)"
 
     def prototype(self, fn: ir.FuncIR) -> str:
+        if fn.coroutine is not None:
+            return f"static pw_obj *{fn.cname}(pw_obj *pw_frame)"
         ret = "void" if fn.ret.kind == "none" else fn.ret.c
         params = ", ".join(f"{t.c} l_{name}" for name, t in fn.params) or "void"
         return f"static {ret} {fn.cname}({params})"
@@ -562,6 +623,10 @@ class _Gen:
             out.append(f"static {ty.c} g_{name};")
         for fn in functions:
             out.append(self.prototype(fn) + ";")
+        coroutines = [fn for fn in functions if fn.coroutine is not None]
+        for fn in coroutines:
+            out.append(self.frame_class(fn))
+            out.append(self.start_prototype(fn) + ";")
         for c in m.classes:
             out.append(f"static pw_obj *new_{c.cname}({self.init_params(c)});")
         for c in m.classes:
@@ -572,6 +637,7 @@ class _Gen:
                 f"UINT64_C({ptr}), {int(c.fail_open)}, {{{slots}}}}};"
             )
         out += bodies
+        out += [self.coroutine_start(fn) for fn in coroutines]
         out += constructors
         root = next(c for c in m.classes if c.cname == m.root_class)
         out.append(
@@ -583,6 +649,46 @@ class _Gen:
         marks = " ".join(f"mark(g_{name});" for name, ty in m.globals if not ty.scalar)
         out.append(f"void pw_module_roots(void (*mark)(pw_obj *)) {{ (void)mark; {marks} }}")
         return "\n\n".join(out) + "\n"
+
+    def frame_class(self, fn: ir.FuncIR) -> str:
+        """The heap frame of a coroutine: the driver's fields, then its locals."""
+        slots = _Func(self, fn).frame_slots()
+        ptr = 1 << 1  # the awaited callout
+        for k, (_, ty) in enumerate(slots):
+            if not ty.scalar:
+                ptr |= 1 << (PW_CO_FIELDS + k)
+        return (
+            f'static const pw_class {fn.cname}_frame = {{"coroutine", NULL, '
+            f"{PW_CO_FIELDS + len(slots)}, UINT64_C({ptr}), 0, {{NULL}}}};"
+        )
+
+    def start_prototype(self, fn: ir.FuncIR) -> str:
+        co = fn.coroutine
+        assert co is not None
+        ret = "void" if co.ret.kind == "none" else co.ret.c
+        params = ", ".join(["pw_obj *self"] + [f"{t.c} a{i}" for i, t in enumerate(co.params)])
+        return f"static {ret} {co.start}({params})"
+
+    def coroutine_start(self, fn: ir.FuncIR) -> str:
+        """The vtable slot of an async callback: make the frame, step the coroutine once."""
+        co = fn.coroutine
+        assert co is not None
+        ret = "void" if co.ret.kind == "none" else co.ret.c
+        f = _Func(self, fn)
+        lines = [
+            self.start_prototype(fn) + " {",
+            f"    pw_obj *fr = pw_inst_new(&{fn.cname}_frame);",
+        ]
+        sources = ["self"] + [f"a{i}" for i in range(len(co.params))]
+        src_types = [fn.params[0][1], *co.params]
+        for k, ((_, ty), src, st) in enumerate(zip(fn.params, sources, src_types)):
+            member = {"int": "i", "bool": "i", "float": "f"}.get(ty.kind, "p")
+            value = f.conv(src, st, ty, fn.line)
+            lines.append(f"    ((pw_inst *)fr)->f[{PW_CO_FIELDS + k}].{member} = {value};")
+        call = f'pw_task_start(fr, {fn.cname}, self, "{co.callback}", {co.stream})'
+        lines.append(f"    (void){call};" if ret == "void" else f"    return {call};")
+        lines.append("}")
+        return "\n".join(lines)
 
     def _init_fn(self, c: ir.ClassIR) -> ir.FuncIR | None:
         return (

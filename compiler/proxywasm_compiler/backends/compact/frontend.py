@@ -50,6 +50,8 @@ ALLOWED_IMPORTS = frozenset(
         "collections.abc",
         "proxywasm.metrics",
         "proxywasm.hostcalls",
+        "proxywasm.views",
+        "proxywasm.calls",
     }
 )
 #: SDK helper modules written in the subset: compiled from their Python source with the filter.
@@ -80,6 +82,7 @@ BUILTIN_EXCEPTIONS = frozenset(
 )
 SDK_EXCEPTIONS = {
     "json.decoder.JSONDecodeError": "pw_JSONDecodeError",
+    "proxywasm.types.ConfigError": "pw_ConfigError",
     "proxywasm.types.HostCallError": "pw_HostCallError",
     "proxywasm.types.ProxyWasmError": "pw_ProxyWasmError",
     "proxywasm.types.CasMismatchError": "pw_CasMismatchError",
@@ -109,6 +112,52 @@ ISINSTANCE_MASKS = {
     "builtins.set": 1 << 12,
     "builtins.object": 0xFFFFFFFF,
 }
+#: The views of ``proxywasm.views`` (``self.request``, ``self.response``): implemented in C
+#: (runtime/pw_views.c) with the semantics of their Python source; their C descriptors.
+VIEW_CLASSES = {
+    "proxywasm.views.HeaderMap": "pw_cls_HeaderMap",
+    "proxywasm.views.Body": "pw_cls_Body",
+    "proxywasm.views.Request": "pw_cls_Request",
+    "proxywasm.views.Response": "pw_cls_Response",
+    "proxywasm.views.FrozenHeaders": "pw_cls_FrozenHeaders",
+    "proxywasm.calls.HttpResponse": "pw_cls_HttpResponse",
+}
+#: Attributes (properties) of ``Request`` / ``Response``, read with ``pw_view_getattr``.
+VIEW_ATTRIBUTES = frozenset(
+    {"headers", "trailers", "body", "method", "path", "authority", "scheme", "status"}
+)
+#: Attributes of a callout's answer (``proxywasm.calls.HttpResponse``).
+RESPONSE_ATTRIBUTES = frozenset({"status", "headers", "body", "trailers"})
+#: Callback slots whose result the host gets as an action: a method typed ``Action | None``
+#: (or not typed) fills them through a thunk that converts its result (None continues).
+ACTION_SLOTS = frozenset(
+    {
+        "on_http_request_headers",
+        "on_http_request_body",
+        "on_http_request_trailers",
+        "on_http_response_headers",
+        "on_http_response_body",
+        "on_http_response_trailers",
+        "on_new_connection",
+        "on_downstream_data",
+        "on_upstream_data",
+    }
+)
+#: Callbacks that may be ``async def``: the stream direction each pauses (-1: a root's).
+ASYNC_SLOTS = {
+    "on_http_request_headers": 0,
+    "on_http_request_body": 0,
+    "on_http_request_trailers": 0,
+    "on_http_response_headers": 1,
+    "on_http_response_body": 1,
+    "on_http_response_trailers": 1,
+    "on_new_connection": 2,
+    "on_downstream_data": 2,
+    "on_upstream_data": 3,
+    "on_tick": -1,
+}
+#: What an ``await`` may wait for (``self.http_call(...)``, ``proxywasm.gather(...)``).
+AWAITABLES = frozenset({"proxywasm.calls.HttpCall", "proxywasm.calls._Gather"})
 #: SDK classes made by the runtime (metrics): constructor C descriptors.
 SDK_VALUE_CLASSES = {
     "proxywasm.metrics.Counter": "pw_cls_Counter",
@@ -255,6 +304,7 @@ def to_ty(t: mt.Type | None) -> Ty:
     if isinstance(p, mt.Instance):
         name = p.type.fullname
         if p.type.has_base("builtins.BaseException"):
+            _TYPEINFOS[name] = p.type
             return Ty("exc", cls=name)
         if name in _BUILTIN_TYPES:
             return _BUILTIN_TYPES[name]
@@ -374,6 +424,16 @@ _REQ, _RESP = 0, 2  # proxy_map_type_t
 _LOG_LEVELS = {"trace": 0, "debug": 1, "info": 2, "warn": 3, "error": 4, "critical": 5}
 
 
+def _async_what(fdef: n.FuncDef) -> str:
+    """What the build error for an ``async def`` (or a generator) names."""
+    if fdef.is_coroutine and not fdef.is_generator:
+        return (
+            f"async def or a generator ({fdef.name}: only the SDK callbacks, such as "
+            "on_http_request_headers, may be async def; awaits elsewhere are not compiled yet)"
+        )
+    return f"async def or a generator ({fdef.name})"
+
+
 def fn_type(params: list[Ty], ret: Ty) -> str:
     """The C function-pointer type of a method with these (non-self) parameters."""
     ret_c = "void" if ret.kind == "none" else ret.c
@@ -440,7 +500,13 @@ class Lowerer:
             SDK_HTTP: _Class(
                 SDK_HTTP,
                 "http",
-                [("context_id", INT), ("root", Ty("inst", cls=SDK_ROOT))],
+                # fields 2, 3: the self.request / self.response views, made on first use
+                [
+                    ("context_id", INT),
+                    ("root", Ty("inst", cls=SDK_ROOT)),
+                    ("_pw_request", DYN),
+                    ("_pw_response", DYN),
+                ],
                 HTTP_SLOTS,
                 "pw_cls_HttpContext",
             ),
@@ -470,6 +536,14 @@ class Lowerer:
         self.module_funcs: dict[str, str] = {}
         self.base_of: dict[str, _Class] = {}
         self.fail_open: dict[str, bool] = {}
+        #: id of a method's FuncDef -> its C name (when a thunk fills its vtable slot)
+        self.method_cname: dict[int, str] = {}
+        #: C names of the create_*_context functions made for `http_context = C`
+        self.factory_thunks: set[str] = set()
+        #: id of an async callback's FuncDef -> how its slot starts it
+        self.coroutines: dict[int, ir.Coroutine] = {}
+        #: inside an async callback: None where an await may stand, else where we are
+        self.await_here: str | None = "a function that is not an async SDK callback"
         self.defaults: dict[str, list[tuple[int, ir.Const]]] = {}
         # per function
         self.locals: dict[str, Ty] = {}
@@ -583,7 +657,7 @@ class Lowerer:
                         module_body += self.default_inits(fdef, method=True)
             elif isinstance(stmt, n.FuncDef):
                 if stmt.is_coroutine or stmt.is_generator:
-                    raise self.error(stmt, f"async def or a generator ({stmt.name})")
+                    raise self.error(stmt, _async_what(stmt))
                 func_defs.append(stmt)
                 self.module_funcs[stmt.fullname] = self.cname("f", stmt.name)
                 module_body += self.default_inits(stmt, method=False)
@@ -709,7 +783,7 @@ class Lowerer:
         self.defaults[info.fullname] = list(self.defaults.get(base.fullname, []))
         for name, sym in info.names.items():
             node = sym.node
-            if name == "fail_open":
+            if name in ("fail_open", "http_context", "stream_context"):
                 continue
             if isinstance(node, n.Var) and not name.startswith("__"):
                 if cls.field(name) is not None:
@@ -722,6 +796,7 @@ class Lowerer:
                 raise self.error(node, f"decorated or overloaded method {name}")
         if len(cls.fields) > 64:
             raise self.error(cdef, "a class with more than 64 attributes")
+        factories: list[n.AssignmentStmt] = []
         for stmt in cdef.defs.body:
             if isinstance(stmt, n.AssignmentStmt):
                 target = stmt.lvalues[0]
@@ -729,6 +804,9 @@ class Lowerer:
                     raise self.error(stmt, "this class-body assignment")
                 if isinstance(stmt.rvalue, n.TempNode):
                     continue  # an annotation only: `root: "Root"`
+                if target.name in ("http_context", "stream_context") and cls.kind == "root":
+                    factories.append(stmt)  # after the methods: an own create_*_context wins
+                    continue
                 if target.name == "fail_open":
                     if not isinstance(stmt.rvalue, n.NameExpr) or stmt.rvalue.fullname not in (
                         "builtins.True",
@@ -748,7 +826,16 @@ class Lowerer:
                 self.defaults[info.fullname].append((slot[0], converted))
             elif isinstance(stmt, n.FuncDef):
                 if stmt.is_coroutine or stmt.is_generator:
-                    raise self.error(stmt, f"async def or a generator ({stmt.name})")
+                    if not (
+                        stmt.is_coroutine
+                        and not stmt.is_generator
+                        and stmt.name in ASYNC_SLOTS
+                        and cls.slot(stmt.name) is not None
+                        and self.sdk_defines(info, stmt.name)
+                    ):
+                        raise self.error(stmt, _async_what(stmt))
+                    self.async_callback(stmt, cls)
+                    continue
                 if stmt.name == "__init__":
                     cls.init = (self.cname("m", info.name, "__init__"), stmt)
                     continue
@@ -765,13 +852,18 @@ class Lowerer:
                     cls.slots.append((stmt.name, impl, params, ret))
                 else:
                     _, _, bparams, bret = cls.slots[i]
+                    self.method_cname[id(stmt)] = impl
                     if fn_type(params, ret) != fn_type(bparams, bret):
-                        raise self.error(
-                            stmt,
-                            f"{stmt.name} with the C signature {fn_type(params, ret)} (the base has "
-                            f"{fn_type(bparams, bret)}: annotate it as the base does)",
-                        )
-                    cls.slots[i] = (stmt.name, impl, params, ret)
+                        thunk = self.callback_thunk(stmt, cls, impl, params, ret, bparams, bret)
+                        if thunk is None:
+                            raise self.error(
+                                stmt,
+                                f"{stmt.name} with the C signature {fn_type(params, ret)} (the base "
+                                f"has {fn_type(bparams, bret)}: annotate it as the base does)",
+                            )
+                        cls.slots[i] = (stmt.name, thunk, bparams, bret)
+                    else:
+                        cls.slots[i] = (stmt.name, impl, params, ret)
             elif (
                 isinstance(stmt, n.ExpressionStmt)
                 and isinstance(stmt.expr, n.StrExpr)
@@ -780,8 +872,130 @@ class Lowerer:
                 pass
             else:
                 raise self.error(stmt, f"{type(stmt).__name__} in a class body")
+        for stmt in factories:
+            self.context_factory(cls, stmt)
         self.classes[info.fullname] = cls
         self.user_order.append(info.fullname)
+
+    def async_callback(self, fdef: n.FuncDef, cls: _Class) -> None:
+        """An ``async def`` SDK callback: its slot gets a start function (see :class:`ir.Coroutine`)."""
+        assert cls.info is not None
+        i = cls.slot(fdef.name)
+        assert i is not None
+        _, _, bparams, bret = cls.slots[i]
+        params, _ = self.signature(fdef)
+        if len(params) != len(bparams) or any(p != b and p != DYN for p, b in zip(params, bparams)):
+            raise self.error(fdef, f"{fdef.name} with parameters other than the SDK's")
+        impl = self.cname("m", cls.info.name, fdef.name)
+        start = self.cname("co", cls.info.name, fdef.name)
+        self.method_cname[id(fdef)] = impl
+        self.coroutines[id(fdef)] = ir.Coroutine(
+            start, fdef.name, ASYNC_SLOTS[fdef.name], bparams, bret
+        )
+        cls.slots[i] = (fdef.name, start, bparams, bret)
+
+    def callback_thunk(
+        self,
+        fdef: n.FuncDef,
+        cls: _Class,
+        impl: str,
+        params: list[Ty],
+        ret: Ty,
+        bparams: list[Ty],
+        bret: Ty,
+    ) -> str | None:
+        """A callback whose types differ from the SDK slot's (``-> Action | None``, untyped):
+        a thunk with the slot's C signature that converts the arguments and the result as the
+        native dispatcher does (None continues). None when it cannot be bridged."""
+        if (
+            len(params) != len(bparams)
+            or cls.info is None
+            or not self.sdk_defines(cls.info, fdef.name)
+        ):
+            return None
+        line = fdef.line
+        recv = ir.Local(Ty("inst", cls=cls.fullname), line, "self")
+        args = [
+            self.convert(ir.Local(b, line, f"a{k}"), p)
+            for k, (b, p) in enumerate(zip(bparams, params))
+        ]
+        result: ir.Expr = ir.Call(ret, line, impl, [recv, *args])
+        if bret == INT and fdef.name in ACTION_SLOTS:
+            result = ir.Call(
+                INT,
+                line,
+                "pw_callback_action",
+                [self.convert(result, DYN), recv, ir.Raw(DYN, line, f'"{fdef.name}"')],
+            )
+        elif bret == BOOL:
+            result = self.truth(self.convert(result, DYN))
+        elif bret.kind != "none":
+            return None
+        cname = self.cname("cb", str(cls.info.name if cls.info else ""), fdef.name)
+        body: list[ir.Stmt] = (
+            [ir.ExprStmt(line, result)] if bret.kind == "none" else [ir.Return(line, result)]
+        )
+        fparams = [("self", recv.ty)] + [(f"a{k}", b) for k, b in enumerate(bparams)]
+        self.functions.append(
+            ir.FuncIR(cname, fdef.name, fparams, bret, {}, body, line, self.path, frame=False)
+        )
+        return cname
+
+    def context_factory(self, cls: _Class, stmt: n.AssignmentStmt) -> None:
+        """``http_context = Gate`` in a root class: ``create_http_context`` makes a ``Gate``."""
+        target = stmt.lvalues[0]
+        assert isinstance(target, n.NameExpr)
+        attr = target.name
+        kind, sdk = ("http", SDK_HTTP) if attr == "http_context" else ("tcp", SDK_TCP)
+        rv = stmt.rvalue
+        if isinstance(rv, n.NameExpr) and rv.fullname == "builtins.None":
+            return
+        made = (
+            self.classes.get(rv.node.fullname)
+            if isinstance(rv, n.RefExpr) and isinstance(rv.node, n.TypeInfo)
+            else None
+        )
+        if made is None or made.kind != kind or made.fullname == sdk:
+            raise self.error(
+                stmt,
+                f"{attr} set to anything but a {sdk.rsplit('.', 1)[1]} subclass of this module",
+            )
+        slot_name = f"create_{'http' if kind == 'http' else 'stream'}_context"
+        i = cls.slot(slot_name)
+        assert i is not None
+        if cls.slots[i][1] not in (f"pw_default_{slot_name}", *self.factory_thunks):
+            return  # the class overrides create_*_context itself: that wins, as natively
+        line = stmt.line
+        recv = ir.Local(Ty("inst", cls=cls.fullname), line, "self")
+        ctx_id = ir.Local(INT, line, "context_id")
+        if made.init is not None:
+            ptypes, _ = self.signature(made.init[1])
+            if len(ptypes) != 2:
+                raise self.error(
+                    stmt,
+                    f"{attr} = {made.fullname.rsplit('.', 1)[1]} whose __init__ does not take (context_id, root)",
+                )
+            args = [self.convert(ctx_id, ptypes[0]), self.convert(recv, ptypes[1])]
+        else:
+            args = [ctx_id, recv]
+        call = ir.Call(Ty("inst", cls=made.fullname), line, f"new_{made.cname}", args)
+        cname = self.cname("factory", str(cls.info.name if cls.info else ""), attr)
+        ret = Ty("inst", cls=sdk)
+        self.functions.append(
+            ir.FuncIR(
+                cname,
+                slot_name,
+                [("self", recv.ty), ("context_id", INT)],
+                ret,
+                {},
+                [ir.Return(line, call)],
+                line,
+                self.path,
+                frame=False,
+            )
+        )
+        self.factory_thunks.add(cname)
+        cls.slots[i] = (slot_name, cname, [INT], ret)
 
     def exception_class(self, cdef: n.ClassDef) -> None:
         info = cdef.info
@@ -834,7 +1048,8 @@ class Lowerer:
                 else:
                     i = cls.slot(stmt.name)
                     assert i is not None
-                    self.functions.append(self.function(stmt, cls.slots[i][1], cls))
+                    cname = self.method_cname.get(id(stmt), cls.slots[i][1])
+                    self.functions.append(self.function(stmt, cname, cls))
 
     def header_arg(self, v: ir.Expr, e: n.CallExpr, none_ok: bool = False) -> ir.Expr:
         """A header name or value (``str | bytes``; ``None`` removes in set_*)."""
@@ -871,6 +1086,10 @@ class Lowerer:
         args = fdef.arguments[1:] if cls is not None else fdef.arguments
         if fdef.name == "__init__":
             ret = NONE
+        co = self.coroutines.get(id(fdef))
+        if co is not None:
+            ret = DYN  # the coroutine's result, checked by the driver (None continues)
+        self.await_here = None if co is not None else "a function that is not async"
         self.locals = {}
         self.ret = ret
         self.cur_class = cls
@@ -884,7 +1103,8 @@ class Lowerer:
         for name, t in params:
             self.locals[name] = t
         body = self.block(fdef.body)
-        return ir.FuncIR(
+        self.await_here = "a function that is not async"
+        out = ir.FuncIR(
             cname,
             fdef.name,
             params,
@@ -893,7 +1113,11 @@ class Lowerer:
             body,
             fdef.line,
             self.path,
+            coroutine=co,
         )
+        if co is not None and len(params) + len(out.locals) > 61:
+            raise self.error(fdef, "an async callback with more than 61 local variables")
+        return out
 
     def block(self, block: n.Block | None) -> list[ir.Stmt]:
         out: list[ir.Stmt] = []
@@ -903,16 +1127,33 @@ class Lowerer:
             out.extend(self.stmt(stmt))
         return out
 
+    def await_(self, e: n.AwaitExpr, s: n.Context) -> tuple[list[ir.Stmt], ir.Expr]:
+        """``await e`` as a statement of its own: the suspension, and the local with the answer."""
+        if self.await_here is not None:
+            raise self.error(s, f"an await in {self.await_here}")
+        value = self.expr(e.expr)
+        if value.ty.kind != "inst" or value.ty.cls not in AWAITABLES:
+            raise self.error(
+                e, f"awaiting a {value.ty} (await self.http_call(...) or proxywasm.gather(...))"
+            )
+        tmp = self.tmp_local(DYN)
+        return [ir.Await(s.line, value, tmp)], ir.Local(DYN, s.line, tmp)
+
     def stmt(self, s: n.Statement) -> list[ir.Stmt]:
         if isinstance(s, n.ExpressionStmt):
             if isinstance(s.expr, n.StrExpr):
                 return []
+            if isinstance(s.expr, n.AwaitExpr):
+                return self.await_(s.expr, s)[0]
             return [ir.ExprStmt(s.line, self.expr(s.expr))]
         if isinstance(s, n.AssignmentStmt):
             if len(s.lvalues) != 1:
                 raise self.error(s, "chained assignment (a = b = c)")
             if isinstance(s.rvalue, n.TempNode):
                 return []  # `x: int` with no value
+            if isinstance(s.rvalue, n.AwaitExpr):
+                pre, answer = self.await_(s.rvalue, s)
+                return pre + self.assign_to(s.lvalues[0], self.convert_to(answer, s.rvalue), s)
             return self.assign_to(s.lvalues[0], self.expr(s.rvalue), s)
         if isinstance(s, n.OperatorAssignmentStmt):
             if (
@@ -936,9 +1177,14 @@ class Lowerer:
         if isinstance(s, n.GlobalDecl):
             return []
         if isinstance(s, n.DelStmt) and isinstance(s.expr, n.IndexExpr):
-            base = self.convert(self.expr(s.expr.base), DYN)
+            target = self.expr(s.expr.base)
+            base = self.convert(target, DYN)
             key = self.convert(self.expr(s.expr.index), DYN)
-            return [ir.ExprStmt(s.line, ir.Call(DYN, s.line, "@dyn.pop", [base, key]))]
+            fn = "@view.__delitem__" if target.ty.cls in VIEW_CLASSES else "@dyn.pop"
+            return [ir.ExprStmt(s.line, ir.Call(DYN, s.line, fn, [base, key]))]
+        if isinstance(s, n.ReturnStmt) and isinstance(s.expr, n.AwaitExpr):
+            pre, answer = self.await_(s.expr, s)
+            return pre + [ir.Return(s.line, self.convert(answer, self.ret))]
         if isinstance(s, n.ReturnStmt):
             if s.expr is None:
                 return [ir.Return(s.line, None)]
@@ -970,12 +1216,30 @@ class Lowerer:
         }
         raise self.error(s, names.get(type(s), f"the statement {type(s).__name__}"))
 
-    def loop_body(self, body: n.Block) -> list[ir.Stmt]:
+    def loop_body(self, body: n.Block, no_await: str | None = None) -> list[ir.Stmt]:
         self.loop_finally.append(self.finally_depth)
+        saved = self.await_here
+        if no_await is not None and saved is None:
+            self.await_here = no_await
         try:
             return self.block(body)
         finally:
             self.loop_finally.pop()
+            self.await_here = saved
+
+    def block_no_await(self, block: n.Block | None, where: str) -> list[ir.Stmt]:
+        """A block where an await cannot stand (its C temporaries do not outlive a suspension)."""
+        saved = self.await_here
+        if saved is None:
+            self.await_here = where
+        try:
+            return self.block(block)
+        finally:
+            self.await_here = saved
+
+    def convert_to(self, v: ir.Expr, e: n.Expression) -> ir.Expr:
+        """``v`` as the type mypy gives ``e``."""
+        return self.convert(v, self.ty(e))
 
     def lname(self, e: n.NameExpr) -> str:
         """The C-level local of a name (comprehension variables get their own: their scope is the comprehension)."""
@@ -1066,11 +1330,15 @@ class Lowerer:
             if len(args) == 2:
                 args.append(ir.Const(INT, s.line, 1))
             var = self.tmp_local(INT)
-            body = self.assign_to(s.index, ir.Local(INT, s.line, var), s) + self.loop_body(s.body)
+            body = self.assign_to(s.index, ir.Local(INT, s.line, var), s) + self.loop_body(
+                s.body, "a for loop (use while)"
+            )
             return [ir.ForRange(s.line, var, args[0], args[1], args[2], body)]
         iterable = self.convert(self.expr(it), DYN)
         var = self.tmp_local(DYN)
-        body = self.assign_to(s.index, ir.Local(DYN, s.line, var), s) + self.loop_body(s.body)
+        body = self.assign_to(s.index, ir.Local(DYN, s.line, var), s) + self.loop_body(
+            s.body, "a for loop (use while)"
+        )
         return [ir.ForIter(s.line, var, iterable, body)]
 
     def try_stmt(self, s: n.TryStmt) -> list[ir.Stmt]:
@@ -1098,11 +1366,11 @@ class Lowerer:
                 prev = self.locals.setdefault(name, vt)
                 if prev.c != vt.c:
                     raise self.error(var, f"variable {name} with two types ({prev}, {vt})")
-            handlers.append(ir.Handler(types, name, self.block(hbody)))
+            handlers.append(ir.Handler(types, name, self.block_no_await(hbody, "an except clause")))
         orelse = self.block(s.else_body)
         if s.finally_body is not None:
             self.finally_depth -= 1
-        final = self.block(s.finally_body)
+        final = self.block_no_await(s.finally_body, "a finally block")
         if handlers and final:
             inner = ir.Try(s.line, body, handlers, orelse, [])
             return [ir.Try(s.line, [inner], [], [], final)]
@@ -1225,11 +1493,26 @@ class Lowerer:
             obj = self.expr(e.expr)
             cls = self.class_of(obj.ty)
             slot = cls.field(e.name) if cls else None
+            if slot is None:
+                view = self.view_attribute(obj, cls, e)
+                if view is not None:
+                    return view
             if slot is None and obj.ty.kind == "inst":
                 info = _TYPEINFOS.get(str(obj.ty.cls))
                 method = info.get_method(e.name) if info is not None else None
                 if isinstance(method, n.FuncDef):
                     return self.bound_method(obj, e, method, cls)
+            if (
+                slot is None
+                and obj.ty.kind == "exc"
+                and e.name in ("function", "status")
+                and _TYPEINFOS.get(str(obj.ty.cls)) is not None
+                and _TYPEINFOS[str(obj.ty.cls)].has_base("proxywasm.types.HostCallError")
+            ):  # HostCallError.function / .status, read back from its message
+                which = ir.Const(INT, line, int(e.name == "status"))
+                return self.convert(
+                    ir.Call(DYN, line, "pw_host_error_attr", [obj, which]), self.ty(e)
+                )
             if slot is None:
                 raise self.error(e, f"reading attribute {e.name} of a {obj.ty}")
             t = slot[1]
@@ -1311,6 +1594,10 @@ class Lowerer:
                 self.convert(self.expr(e.if_expr), t),
                 self.convert(self.expr(e.else_expr), t),
             )
+        if isinstance(e, n.AwaitExpr):
+            raise self.error(
+                e, "an await inside an expression (give it a statement: `x = await ...`)"
+            )
         names = {
             n.ListExpr: "a list display",
             n.DictExpr: "a dict display",
@@ -1322,6 +1609,21 @@ class Lowerer:
             n.SliceExpr: "slicing",
         }
         raise self.error(e, names.get(type(e), f"the expression {type(e).__name__}"))
+
+    def view_attribute(self, obj: ir.Expr, cls: _Class | None, e: n.MemberExpr) -> ir.Expr | None:
+        """``self.request`` / ``self.response`` of an HTTP context, and the attributes of those
+        views (``.headers``, ``.body``, ``.path``, ``.status`` ...): see runtime/pw_views.c."""
+        line = e.line
+        if cls is not None and cls.kind == "http" and e.name in ("request", "response"):
+            which = ir.Const(INT, line, int(e.name == "response"))
+            return ir.Call(self.ty(e), line, "pw_http_view", [obj, which], raises=False)
+        answer = obj.ty.cls == "proxywasm.calls.HttpResponse"
+        if obj.ty.cls in ("proxywasm.views.Request", "proxywasm.views.Response") or answer:
+            if e.name not in (RESPONSE_ATTRIBUTES if answer else VIEW_ATTRIBUTES):
+                raise self.error(e, f"the attribute {e.name} of a {obj.ty}")
+            get = ir.Call(DYN, line, "pw_view_getattr", [obj, ir.Raw(DYN, line, f'"{e.name}"')])
+            return self.convert(get, self.ty(e))
+        return None
 
     def index(self, e: n.IndexExpr) -> ir.Expr:
         line = e.line
@@ -1589,6 +1891,8 @@ class Lowerer:
     def truth(self, v: ir.Expr) -> ir.Expr:
         if v.ty.kind == "bool":
             return v
+        if v.ty.kind == "inst" and v.ty.cls in VIEW_CLASSES:  # a mapping or a body: its len()
+            return ir.Call(BOOL, v.line, "pw_truthy", [v])
         cls = self.class_of(v.ty)
         slot = cls.slot("__bool__") if cls is not None else None
         if slot is not None:
@@ -1709,7 +2013,24 @@ class Lowerer:
             recv = self.expr(callee.expr)
             if recv.ty.kind == "bytes" and callee.name == "decode" and not e.args:
                 return ir.Call(STR, line, "pw_bytes_decode", [recv])
+            if (
+                recv.ty.kind == "bytes"
+                and callee.name == "decode"
+                and len(e.args) == 2
+                and all(k == n.ARG_POS for k in e.arg_kinds)
+                and isinstance(e.args[1], n.StrExpr)
+                and e.args[1].value == "replace"
+            ):  # errors="replace": only this call links the replacing decoder
+                return ir.Call(STR, line, "pw_bytes_decode_replace", [recv], raises=False)
             cls = self.class_of(recv.ty)
+            if recv.ty.kind == "inst" and recv.ty.cls in VIEW_CLASSES:
+                if any(k != n.ARG_POS for k in e.arg_kinds):
+                    raise self.error(
+                        e, f"keyword arguments to the method {callee.name} of a {recv.ty}"
+                    )
+                args = [self.convert(self.expr(a), DYN) for a in e.args]
+                call = ir.Call(DYN, line, f"@view.{callee.name}", [recv, *args])
+                return self.convert(call, result)
             if cls is not None or (
                 recv.ty.kind == "inst" and str(recv.ty.cls).startswith("proxywasm.")
             ):
@@ -2013,6 +2334,8 @@ class Lowerer:
                 cls = "&" + self.classes[info.fullname].cname
             elif info.fullname in SDK_VALUE_CLASSES:
                 cls = "&" + SDK_VALUE_CLASSES[info.fullname]
+            elif info.fullname in VIEW_CLASSES:
+                cls = "&" + VIEW_CLASSES[info.fullname]
             else:
                 raise self.error(e, f"isinstance with the class {info.fullname}")
             tests.append(
@@ -2096,6 +2419,21 @@ SDK_METHODS[f"{SDK_ROOT}.get_vm_configuration"] = lambda lw, recv, args, e: ir.C
     e.line,
     "pw_get_buffer",
     [ir.Const(INT, e.line, 6), ir.Const(INT, e.line, 0), ir.Const(INT, e.line, -1)],
+)
+SDK_METHODS[f"{SDK_ROOT}.get_plugin_configuration_json"] = lambda lw, recv, args, e: ir.Call(
+    DYN, e.line, "pw_config_json", [ir.Const(INT, e.line, 7)]
+)
+SDK_METHODS[f"{SDK_ROOT}.get_vm_configuration_json"] = lambda lw, recv, args, e: ir.Call(
+    DYN, e.line, "pw_config_json", [ir.Const(INT, e.line, 6)]
+)
+SDK_METHODS["proxywasm.contexts.BaseContext.http_call"] = lambda lw, recv, args, e: ir.Call(
+    Ty("inst", cls="proxywasm.calls.HttpCall"),
+    e.line,
+    "pw_http_call",
+    [
+        recv,
+        *(lw.convert(a, t) for a, t in zip(args, [STR, STR, STR, DYN, DYN, DYN, INT, DYN])),
+    ],
 )
 SDK_METHODS["proxywasm.contexts.BaseContext.log"] = lambda lw, recv, args, e: ir.Call(
     NONE, e.line, "pw_log", [lw.convert(args[0], INT), lw.convert(args[1], STR)]
@@ -2221,6 +2559,8 @@ def _log_at(level: int) -> Callable[[Lowerer, list[ir.Expr], n.CallExpr], ir.Exp
 
 
 def _json_loads(lw: Lowerer, args: list[ir.Expr], e: n.CallExpr) -> ir.Expr:
+    if len(args) == 1 and args[0].ty.kind in ("dyn", "opt"):  # checked when it runs
+        return ir.Call(DYN, e.line, "pw_json_loads_any", [lw.convert(args[0], DYN)])
     if len(args) != 1 or args[0].ty.kind not in ("str", "bytes"):
         raise lw.error(e, "json.loads of anything but one str or bytes argument")
     return ir.Call(DYN, e.line, "pw_json_loads", args)
@@ -2238,6 +2578,14 @@ MODULE_INTRINSICS: dict[str, Callable[[Lowerer, list[ir.Expr], n.CallExpr], ir.E
 MODULE_INTRINSICS["proxywasm.log.log"] = _log
 MODULE_INTRINSICS["proxywasm.hostcalls.log"] = _log
 MODULE_INTRINSICS["json.loads"] = _json_loads
+
+
+def _gather(lw: Lowerer, args: list[ir.Expr], e: n.CallExpr) -> ir.Expr:
+    calls = ir.Call(DYN, e.line, "@tuple", [lw.convert(a, DYN) for a in args], raises=False)
+    return ir.Call(Ty("inst", cls="proxywasm.calls._Gather"), e.line, "pw_gather", [calls])
+
+
+MODULE_INTRINSICS["proxywasm.calls.gather"] = _gather
 
 
 def lower_module(source: Path, modname: str) -> ir.ModuleIR:

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "Assign",
+    "Await",
     "Block",
     "Call",
     "ClassIR",
     "Cond",
     "Const",
     "Convert",
+    "Coroutine",
     "Expr",
     "ExprStmt",
     "FieldGet",
@@ -312,6 +314,27 @@ class Raise(Stmt):
 
 
 @dataclass
+class Await(Stmt):
+    """``target = await value`` (``target`` None: the answer is dropped): the coroutine
+    suspends until the callout ``value`` (an ``HttpCall`` or a ``gather``) has answered."""
+
+    value: Expr
+    target: str | None
+
+
+@dataclass
+class Coroutine:
+    """An ``async def`` callback: its vtable slot holds ``start`` (the slot's C signature),
+    which makes the frame and steps the coroutine once (runtime/pw_views.c drives the rest)."""
+
+    start: str
+    callback: str  # the SDK callback's name, for messages
+    stream: int  # the StreamType it pauses and its end resumes; -1 for a root's
+    params: list[Ty]  # the slot's parameters after self
+    ret: Ty  # the slot's result: INT (an action) or NONE
+
+
+@dataclass
 class Jump(Stmt):
     """``break`` or ``continue``."""
 
@@ -331,6 +354,8 @@ class FuncIR:
     line: int
     path: str | None = None  # the source file tracebacks name (None: the module's)
     frame: bool = True  # False: a thunk of a function value, no frame of its own in tracebacks
+    #: set for an ``async def`` callback: the function is its step function over a heap frame
+    coroutine: Coroutine | None = None
 
 
 @dataclass

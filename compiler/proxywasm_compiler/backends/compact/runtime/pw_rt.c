@@ -203,6 +203,8 @@ pw_obj *pw_format_exception(pw_exc *exc) {
         buf_puts(&b, ": ");
         buf_obj(&b, message);
     }
+    /* the SDK logs "".join(traceback.format_exception(exc)).rstrip() */
+    while (b.len && (b.data[b.len - 1] == ' ' || (b.data[b.len - 1] >= '\t' && b.data[b.len - 1] <= '\r'))) b.len--;
     return buf_done(&b, PW_STR);
 }
 
@@ -514,7 +516,10 @@ static void repr_into(pw_buf *b, pw_obj *v, int depth) {
         buf_puts(b, "}");
         return;
     }
-    default: buf_obj(b, pw_str_of(v));
+    default: {
+        pw_obj *s = pw_str_of(v);
+        if (s) buf_obj(b, s);
+    }
     }
 }
 
@@ -524,7 +529,14 @@ pw_obj *pw_repr_of(pw_obj *v) {
     return buf_done(&b, PW_STR);
 }
 
+pw_native_fn pw_native_of(pw_obj *v) {
+    if (v->tag != PW_INST || ((pw_inst *)v)->cls->fail_open != PW_NATIVE) return NULL;
+    return (pw_native_fn)((pw_inst *)v)->cls->slots[0];
+}
+
 pw_obj *pw_str_of(pw_obj *v) {
+    pw_native_fn native = pw_native_of(v);
+    if (native) return native(v, "__repr__", 0, NULL);
     switch (v->tag) {
     case PW_STR: return v;
     case PW_NONE: return pw_str_new("None", 4, PW_STR);
@@ -573,17 +585,63 @@ static long utf8_check(const unsigned char *s, size_t n) {
     return -1;
 }
 
+/* The invalid subpart of UTF-8 at s[i] (CPython's decoder): its length, and why. */
+static size_t utf8_bad(const unsigned char *s, size_t n, size_t i, const char **why) {
+    unsigned c = s[i], lo = 0x80, hi = 0xbf;
+    size_t need = 0, j = 1;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; if (c == 0xe0) lo = 0xa0; if (c == 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; if (c == 0xf0) lo = 0x90; if (c == 0xf4) hi = 0x8f; }
+    *why = "invalid start byte";
+    if (!need) return 1;
+    for (; j <= need; j++) {
+        if (i + j >= n) { *why = "unexpected end of data"; return j; }
+        unsigned d = s[i + j];
+        if (j == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xbf)) { *why = "invalid continuation byte"; return j; }
+    }
+    return 0;  /* valid */
+}
+
 pw_obj *pw_bytes_decode(pw_obj *bytes) {
     pw_str *b = (pw_str *)bytes;
     long bad = utf8_check((const unsigned char *)b->data, b->len);
     if (bad >= 0) {
-        char msg[120];
-        snprintf(msg, sizeof msg, "'utf-8' codec can't decode byte 0x%02x in position %ld: invalid start byte",
-                 (unsigned char)b->data[bad], bad);
-        pw_raise_c(&pw_ValueError, msg);  /* UnicodeDecodeError is a ValueError */
+        const char *why;
+        size_t len = utf8_bad((const unsigned char *)b->data, b->len, (size_t)bad, &why);
+        char msg[160];
+        if (len <= 1)
+            snprintf(msg, sizeof msg, "'utf-8' codec can't decode byte 0x%02x in position %ld: %s",
+                     (unsigned char)b->data[bad], bad, why);
+        else
+            snprintf(msg, sizeof msg, "'utf-8' codec can't decode bytes in position %ld-%ld: %s", bad,
+                     bad + (long)len - 1, why);
+        pw_raise_c(&pw_UnicodeDecodeError, msg);  /* a ValueError */
         return NULL;
     }
     return pw_str_new(b->data, b->len, PW_STR);
+}
+
+/* errors="replace" as CPython: each maximal invalid subpart (a bad start byte, or a valid
+   start whose continuation breaks off) becomes one U+FFFD. */
+pw_obj *pw_bytes_decode_replace(pw_obj *bytes) {
+    pw_str *b = (pw_str *)bytes;
+    const unsigned char *s = (const unsigned char *)b->data;
+    size_t n = b->len, i = 0;
+    if (utf8_check(s, n) < 0) return pw_str_new(b->data, n, PW_STR);
+    pw_buf out = {0};
+    while (i < n) {
+        const char *why;
+        size_t bad = s[i] < 0x80 ? 0 : utf8_bad(s, n, i, &why);
+        if (bad == 0) {  /* one valid character */
+            size_t len = s[i] < 0x80 ? 1 : s[i] < 0xe0 ? 2 : s[i] < 0xf0 ? 3 : 4;
+            buf_put(&out, (const char *)s + i, len);
+            i += len;
+            continue;
+        }
+        buf_put(&out, "\xef\xbf\xbd", 3);
+        i += bad;
+    }
+    return buf_done(&out, PW_STR);
 }
 
 static int64_t utf8_count(const char *s, size_t n) {
@@ -593,6 +651,8 @@ static int64_t utf8_count(const char *s, size_t n) {
 }
 
 int64_t pw_len(pw_obj *v) {
+    pw_native_fn native = pw_native_of(v);
+    if (native) { pw_obj *n = native(v, "__len__", 0, NULL); return n ? ((pw_int *)n)->v : 0; }
     switch (v->tag) {
     case PW_STR: return utf8_count(((pw_str *)v)->data, ((pw_str *)v)->len);
     case PW_BYTES: return ((pw_str *)v)->len;
@@ -629,6 +689,8 @@ const char *pw_type_name(pw_obj *v) {
 }
 
 int pw_truthy(pw_obj *v) {
+    pw_native_fn native = pw_native_of(v);
+    if (native) { pw_obj *r = native(v, "__bool__", 0, NULL); return r ? r == &pw_true.h : 0; }
     switch (v->tag) {
     case PW_NONE: return 0;
     case PW_BOOL: case PW_INT: return ((pw_int *)v)->v != 0;
@@ -1025,6 +1087,14 @@ out:
     return pw_err ? NULL : result;
 }
 
+pw_obj *pw_json_loads_any(pw_obj *text) {
+    if (text->tag == PW_STR || text->tag == PW_BYTES) return pw_json_loads(text);
+    char msg[120];
+    snprintf(msg, sizeof msg, "the JSON object must be str, bytes or bytearray, not %s", pw_type_name(text));
+    pw_raise_c(&pw_TypeError, msg);
+    return NULL;
+}
+
 pw_obj *pw_json_loads(pw_obj *text) {
     pw_str *t = (pw_str *)text;
     if (t->h.tag == PW_BYTES && utf8_check((const unsigned char *)t->data, t->len) >= 0) {
@@ -1106,6 +1176,8 @@ static int norm_index(int64_t *i, int64_t len) {
 }
 
 pw_obj *pw_dyn_getitem(pw_obj *self, pw_obj *key) {
+    pw_native_fn native = pw_native_of(self);
+    if (native) return native(self, "__getitem__", 1, &key);
     if (self->tag == PW_DICT) {
         pw_obj *v = pw_dict_lookup(self, key);
         if (v == NULL) pw_raise(&pw_KeyError, key);  /* str(KeyError(k)) is repr(k) */
@@ -1142,6 +1214,8 @@ pw_obj *pw_dyn_getitem(pw_obj *self, pw_obj *key) {
 }
 
 void pw_dyn_setitem(pw_obj *self, pw_obj *key, pw_obj *value) {
+    pw_native_fn native = pw_native_of(self);
+    if (native) { pw_obj *kv[2] = {key, value}; native(self, "__setitem__", 2, kv); return; }
     if (self->tag == PW_DICT) { pw_dict_set(self, key, value); return; }
     if (self->tag == PW_LIST && is_int(key)) {
         pw_list *l = (pw_list *)self;
@@ -1291,6 +1365,8 @@ static const char *str_find(pw_str *h, pw_str *n, uint32_t from) {
 }
 
 int pw_contains(pw_obj *c, pw_obj *item) {
+    pw_native_fn native = pw_native_of(c);
+    if (native) { pw_obj *r = native(c, "__contains__", 1, &item); return r ? pw_truthy(r) : 0; }
     switch (c->tag) {
     case PW_DICT: case PW_SET: return pw_dict_lookup(c, item) != NULL;
     case PW_LIST: case PW_TUPLE: {
@@ -1312,6 +1388,8 @@ int pw_contains(pw_obj *c, pw_obj *item) {
 typedef struct { pw_obj h; pw_obj *of; uint32_t at, len0; } pw_iter_t;
 
 pw_obj *pw_iter(pw_obj *v) {
+    pw_native_fn native = pw_native_of(v);
+    if (native) { v = native(v, "__iter__", 0, NULL); if (v == NULL) return NULL; }
     if (!(is_seq(v) || v->tag == PW_DICT || v->tag == PW_SET || v->tag == PW_STR || v->tag == PW_BYTES)) {
         type_error2("'%s' object is not iterable%s", pw_type_name(v), "");
         return NULL;
@@ -1381,6 +1459,8 @@ pw_obj *pw_to_set(pw_obj *v) {
     return pw_err ? NULL : out;
 }
 pw_obj *pw_to_dict(pw_obj *v) {
+    pw_native_fn native = pw_native_of(v);  /* dict(mapping): its items */
+    if (native && (v = native(v, "items", 0, NULL)) == NULL) return NULL;
     if (v->tag == PW_DICT) {
         pw_dict *d = (pw_dict *)v;
         pw_obj *out = pw_dict_new();
@@ -1677,7 +1757,17 @@ static pw_obj *str_method(pw_obj *self, const char *name, int argc, pw_obj **arg
     }
     if (!strcmp(name, "decode") && self->tag == PW_BYTES) {
         if (!nargs(name, argc, 0, 2)) return NULL;
-        return pw_bytes_decode(self);
+        return pw_bytes_decode(self);  /* UTF-8, strict (`b.decode(enc, "replace")` compiles to the replacing one) */
+    }
+    if (!strcmp(name, "hex") && self->tag == PW_BYTES) {
+        if (!nargs(name, argc, 0, 0)) return NULL;
+        pw_buf b = {0};
+        for (uint32_t i = 0; i < s->len; i++) {
+            char two[3];
+            snprintf(two, sizeof two, "%02x", (unsigned char)s->data[i]);
+            buf_put(&b, two, 2);
+        }
+        return buf_done(&b, PW_STR);
     }
     *found = 0;
     return NULL;
@@ -1784,6 +1874,8 @@ static pw_obj *set_method(pw_obj *self, const char *name, int argc, pw_obj **arg
     pw_obj *public(pw_obj *self, const char *name, int argc, pw_obj **argv) {          \
         int found = 0;                                                                 \
         if (test) { pw_obj *r = impl(self, name, argc, argv, &found); if (found) return r; } \
+        pw_native_fn native = pw_native_of(self);                                      \
+        if (native) return native(self, name, argc, argv);                             \
         no_attribute(self, name);                                                      \
         return NULL;                                                                   \
     }
@@ -1793,6 +1885,8 @@ PW_FAMILY(pw_meth_set, self->tag == PW_SET, set_method)
 PW_FAMILY(pw_meth_str, self->tag == PW_STR || self->tag == PW_BYTES, str_method)
 
 pw_obj *pw_dyn_method(pw_obj *self, const char *name, int argc, pw_obj **argv) {
+    pw_native_fn native = pw_native_of(self);
+    if (native) return native(self, name, argc, argv);
     int found = 0;
     pw_obj *r = NULL;
     if (self->tag == PW_STR || self->tag == PW_BYTES) r = str_method(self, name, argc, argv, &found);

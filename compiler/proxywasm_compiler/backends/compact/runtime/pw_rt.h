@@ -44,9 +44,16 @@ typedef struct pw_class {
     const struct pw_class *base;
     uint32_t nfields;
     uint64_t ptr_fields;         /* bit i: field i holds a pw_obj * */
-    int fail_open;               /* root classes: the failure policy */
+    int fail_open;               /* root classes: the failure policy; PW_NATIVE: see below */
     void *slots[];
 } pw_class;
+
+/* A class the runtime implements in C (the views of proxywasm.views) has fail_open ==
+   PW_NATIVE and its method dispatcher in slots[0]. The generic operations ask it by name:
+   "__getitem__", "__setitem__", "__delitem__", "__contains__", "__len__", "__bool__", "__iter__"
+   (returns a list), "__repr__", then any method. */
+#define PW_NATIVE 2
+typedef struct pw_obj *(*pw_native_fn)(struct pw_obj *self, const char *name, int argc, struct pw_obj **argv);
 
 typedef union { int64_t i; double f; pw_obj *p; } pw_field;
 typedef struct { pw_obj h; const pw_class *cls; uint64_t set; pw_field f[]; } pw_inst;
@@ -125,6 +132,8 @@ pw_obj *pw_str_of_bool(int v);
 pw_obj *pw_str_of(pw_obj *v);       /* str() of any value */
 pw_obj *pw_repr_of(pw_obj *v);      /* repr() of any value */
 pw_obj *pw_bytes_decode(pw_obj *b); /* UTF-8 decode (strict) */
+pw_obj *pw_bytes_decode_replace(pw_obj *b); /* UTF-8 decode, errors="replace" (as CPython) */
+pw_native_fn pw_native_of(pw_obj *v);  /* the dispatcher of a PW_NATIVE instance, else NULL */
 int64_t pw_len(pw_obj *v);
 
 /* dynamic values (Any: JSON and friends) */
@@ -189,6 +198,7 @@ void pw_raise_obj(pw_obj *exc);
 
 /* JSON */
 pw_obj *pw_json_loads(pw_obj *text);
+pw_obj *pw_json_loads_any(pw_obj *text);  /* json.loads of a dynamic value (TypeError unless str or bytes) */
 pw_obj *pw_json_dumps(pw_obj *v, int ensure_ascii, pw_obj *separators, int sort_keys);
 
 /* instances */

@@ -15,12 +15,13 @@
 
 const pw_exc_type pw_ProxyWasmError = {"proxywasm.types.ProxyWasmError", &pw_Exception};
 const pw_exc_type pw_HostCallError = {"proxywasm.types.HostCallError", &pw_ProxyWasmError};
+const pw_exc_type pw_ConfigError = {"proxywasm.types.ConfigError", &pw_ProxyWasmError};
 pw_obj *(*pw_root_factory)(int64_t context_id);
 
 /* -- the context table: id -> context, open addressing ------------------------- */
 
 enum { K_EMPTY, K_ROOT, K_HTTP, K_PENDING, K_BROKEN, K_DEAD, K_TCP };
-typedef struct { uint32_t id, parent; uint8_t kind; pw_obj *obj; } pw_slot;
+typedef struct { uint32_t id, parent; uint8_t kind; pw_obj *obj; uint8_t replied; } pw_slot;  /* replied: a local reply went out */
 static pw_slot *tab;
 static uint32_t tab_cap, tab_used;
 
@@ -63,10 +64,13 @@ static void forget(uint32_t id) {
     if (s) { s->kind = K_DEAD; s->obj = NULL; }
 }
 
+const pw_task_hooks_t *pw_task_hooks;
+
 static void walk_roots(void (*mark)(pw_obj *)) {
     for (uint32_t i = 0; i < tab_cap; i++)
         if (tab[i].kind != K_EMPTY && tab[i].kind != K_DEAD && tab[i].obj) mark(tab[i].obj);
     pw_module_roots(mark);
+    if (pw_task_hooks) pw_task_hooks->mark(mark);  /* the frames of waiting coroutines */
 }
 
 /* HTTP callout token -> the context that dispatched it (a small list: callouts are few) */
@@ -101,10 +105,20 @@ void pw_fatal(const char *message) {
 }
 
 static uint32_t effective;  /* the host's effective context, as far as we know */
+int64_t pw_map_epoch;
+
+void pw_enter_id(uint32_t id) {
+    if (id != effective) { proxy_set_effective_context(id); effective = id; }
+}
 
 static void enter(pw_obj *ctx) {
-    uint32_t id = (uint32_t)((pw_inst *)ctx)->f[PW_F_CONTEXT_ID].i;
-    if (id != effective) { proxy_set_effective_context(id); effective = id; }
+    if (ctx) pw_enter_id((uint32_t)((pw_inst *)ctx)->f[PW_F_CONTEXT_ID].i);
+}
+
+/* A callback starts: `id` is the effective context and header views fetch their map afresh. */
+static void callback(uint32_t id) {
+    effective = id;
+    pw_map_epoch++;
 }
 
 /* Log the pending exception as one error entry, as the dispatcher's _report does. */
@@ -119,13 +133,32 @@ static void report(const char *where, uint32_t context_id) {
     proxy_log(4, msg->data, msg->len);
 }
 
+void pw_report(const char *where, uint32_t context_id) { report(where, context_id); }
+
 static const char fail_body[] = "Internal Server Error\n";
 static const char fail_details[] = "wasm_python_exception";
 /* the serialised header map {content-type: text/plain} */
 static const char fail_headers[] = "\1\0\0\0\14\0\0\0\12\0\0\0content-type\0text/plain";
 
+/* The stream sent a local reply (or tried to: the dispatcher's `replied`, kept until on_delete). */
+void pw_note_reply(uint32_t context_id) {
+    pw_slot *s = find(context_id);
+    if (s) s->replied = 1;
+}
+
+int pw_has_replied(uint32_t context_id) {
+    pw_slot *s = find(context_id);
+    return s && s->replied;
+}
+
 static int64_t fail_http(uint32_t context_id, const pw_class *root_cls) {
     if (root_cls && root_cls->fail_open) return 0;
+    if (pw_has_replied(context_id)) {  /* the client has its answer: Envoy would drop a second one */
+        pw_enter_id(context_id);
+        proxy_close_stream(1 /* HTTP_RESPONSE */);
+        return 1;
+    }
+    pw_note_reply(context_id);
     proxy_set_effective_context(context_id);
     effective = context_id;
     uint32_t status = proxy_send_local_response(500, fail_details, sizeof fail_details - 1, fail_body,
@@ -142,11 +175,11 @@ static int64_t fail_tcp(uint32_t context_id, const pw_class *root_cls) {
     return 1;
 }
 
-static void host_error(const char *function, uint32_t status, const char *detail) {
+void pw_host_error(const char *function, uint32_t status, const char *detail) {
     static const char *const names[] = {"OK", "NOT_FOUND", "BAD_ARGUMENT", "SERIALIZATION_FAILURE",
                                         "PARSE_FAILURE", "5", "INVALID_MEMORY_ACCESS", "EMPTY",
                                         "CAS_MISMATCH", "9", "INTERNAL_FAILURE", "11", "UNIMPLEMENTED"};
-    char msg[200], num[12];
+    char msg[700], num[12];
     const char *name = status < 13 ? names[status] : (snprintf(num, sizeof num, "%u", status), num);
     snprintf(msg, sizeof msg, "%s failed with %s%s%s", function, name, detail ? ": " : "", detail ? detail : "");
     pw_raise_c(&pw_HostCallError, msg);
@@ -178,7 +211,7 @@ const pw_class pw_cls_RootContext = {
      (void *)pw_default_create_http_context, (void *)pw_default_create_stream_context}};
 
 const pw_class pw_cls_HttpContext = {
-    "HttpContext", NULL, 2, 1u << PW_F_ROOT, 0,
+    "HttpContext", NULL, 4, (1u << PW_F_ROOT) | (1u << PW_F_REQUEST) | (1u << PW_F_RESPONSE), 0,
     {BASE_DEFAULTS, (void *)pw_default_on_headers, (void *)pw_default_on_headers, (void *)pw_default_on_trailers,
      (void *)pw_default_on_headers, (void *)pw_default_on_headers, (void *)pw_default_on_trailers}};
 
@@ -270,7 +303,7 @@ __attribute__((export_name("proxy_on_memory_allocate"))) void *proxy_on_memory_a
 __attribute__((export_name("proxy_on_context_create")))
 void proxy_on_context_create(uint32_t context_id, uint32_t parent_context_id) {
     vm_init();
-    effective = context_id;
+    callback(context_id);
     pw_slot *s = put(context_id);
     if (parent_context_id) {
         s->kind = K_PENDING;
@@ -334,6 +367,24 @@ static pw_obj *stream_ctx(uint32_t id, const pw_class **root_cls, int tcp) {
     return NULL;
 }
 
+/* What a stream callback typed `Action | None` (or not typed) returned, as the action the host
+   gets: None continues; CONTINUE or PAUSE (any value equal to 0 or 1); else TypeError. */
+int64_t pw_callback_action(pw_obj *result, pw_obj *ctx, const char *name) {
+    if (result == NULL) return 0;
+    if (result == PW_NONE_V) return 0;
+    if ((result->tag == PW_INT || result->tag == PW_BOOL) && (((pw_int *)result)->v == 0 || ((pw_int *)result)->v == 1))
+        return ((pw_int *)result)->v;
+    if (result->tag == PW_FLOAT && (((pw_float *)result)->v == 0.0 || ((pw_float *)result)->v == 1.0))
+        return (int64_t)((pw_float *)result)->v;
+    pw_obj *r = pw_repr_of(result);
+    char head[160];
+    int n = snprintf(head, sizeof head, "%s.%s returned ", CLS(ctx)->name, name);
+    pw_obj *parts[3] = {pw_str_new(head, (size_t)n, PW_STR), r,
+                        pw_str_new("; return Action.CONTINUE or Action.PAUSE", 40, PW_STR)};
+    pw_raise(&pw_TypeError, pw_str_join_n(3, parts));
+    return 0;
+}
+
 static uint32_t check_action(int64_t r, pw_obj *ctx, const char *name) {
     if (pw_err) return 0;
     if (r == 0 || r == 1) return (uint32_t)r;
@@ -348,7 +399,7 @@ typedef int64_t (*pw_headers_fn)(pw_obj *, int64_t, int);
 typedef int64_t (*pw_trailers_fn)(pw_obj *, int64_t);
 
 static uint32_t http_cb(uint32_t id, int slot, const char *name, int64_t n, int eos, int trailers) {
-    effective = id;
+    callback(id);
     const pw_class *root_cls;
     pw_obj *ctx = stream_ctx(id, &root_cls, 0);
     uint32_t action = 0;
@@ -383,7 +434,7 @@ HTTP_TRAILERS_CB(proxy_on_response_trailers, PW_SLOT_ON_RESPONSE_TRAILERS, "on_h
 
 /* TCP: on_new_connection (n < 0), on_*_data (close = 0) and on_*_close (close = 1) */
 static uint32_t tcp_cb(uint32_t id, int slot, const char *name, int64_t n, int eos, int close) {
-    effective = id;
+    callback(id);
     const pw_class *root_cls;
     pw_obj *ctx = stream_ctx(id, &root_cls, 1);
     uint32_t action = 0;
@@ -431,7 +482,8 @@ __attribute__((export_name("proxy_on_http_call_response")))
 void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t nh, uint32_t body, uint32_t nt) {
     uint32_t id = callout_pop(token, root_id);
     pw_obj *ctx = owner(id);
-    effective = root_id;
+    callback(root_id);
+    if (ctx != NULL && pw_task_hooks && pw_task_hooks->answer(token, nh, body, nt)) ctx = NULL;  /* awaited */
     if (ctx != NULL) {
         if (id != root_id) { proxy_set_effective_context(id); effective = id; }
         ((void (*)(pw_obj *, int64_t, int64_t, int64_t, int64_t))SLOT(ctx, PW_SLOT_ON_HTTP_CALL_RESPONSE))(
@@ -449,11 +501,22 @@ void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t nh, 
 }
 
 static uint32_t root_start(uint32_t id, uint32_t size, int slot, const char *name) {
-    effective = id;
+    callback(id);
     pw_obj *root = root_of(id);
     int ok = 0;
     if (root != NULL) {
         ok = ((int (*)(pw_obj *, int64_t))SLOT(root, slot))(root, size);
+        if (pw_err && pw_exc_matches(&pw_ConfigError)) {
+            /* a rejected configuration: one line with the message, no traceback (as the dispatcher) */
+            pw_obj *text = pw_str_of(&pw_err->h);
+            pw_err = NULL;
+            char head[64];
+            int n = snprintf(head, sizeof head, "%s rejected the configuration: ", name);
+            pw_obj *parts[2] = {pw_str_new(head, (size_t)n, PW_STR), text};
+            pw_str *msg = (pw_str *)pw_str_join_n(2, parts);
+            proxy_log(4, msg->data, msg->len);
+            ok = 0;
+        }
         if (pw_err) { report(name, id); ok = 0; }
     }
     pw_gc();
@@ -469,7 +532,7 @@ __attribute__((export_name("proxy_on_configure"))) uint32_t proxy_on_configure(u
 }
 
 __attribute__((export_name("proxy_on_tick"))) void proxy_on_tick(uint32_t id) {
-    effective = id;
+    callback(id);
     pw_obj *root = root_of(id);
     if (root != NULL) {
         ((void (*)(pw_obj *))SLOT(root, PW_SLOT_ON_TICK))(root);
@@ -484,7 +547,7 @@ static pw_obj *owner(uint32_t id) {
 }
 
 __attribute__((export_name("proxy_on_done"))) uint32_t proxy_on_done(uint32_t id) {
-    effective = id;
+    callback(id);
     pw_obj *ctx = owner(id);
     int done = 1;
     if (ctx != NULL) {
@@ -496,7 +559,7 @@ __attribute__((export_name("proxy_on_done"))) uint32_t proxy_on_done(uint32_t id
 }
 
 __attribute__((export_name("proxy_on_log"))) void proxy_on_log(uint32_t id) {
-    effective = id;
+    callback(id);
     pw_obj *ctx = owner(id);
     if (ctx != NULL) {
         ((void (*)(pw_obj *))SLOT(ctx, PW_SLOT_ON_LOG))(ctx);
@@ -506,9 +569,10 @@ __attribute__((export_name("proxy_on_log"))) void proxy_on_log(uint32_t id) {
 }
 
 __attribute__((export_name("proxy_on_delete"))) void proxy_on_delete(uint32_t id) {
-    effective = id;
+    callback(id);
     pw_obj *ctx = owner(id);
     forget(id);
+    if (pw_task_hooks) pw_task_hooks->cancel(id);  /* close its waiting coroutines: their finally runs */
     if (ctx != NULL) {
         ((void (*)(pw_obj *))SLOT(ctx, PW_SLOT_ON_DELETE))(ctx);
         if (pw_err) report("on_delete", id);
@@ -521,7 +585,7 @@ __attribute__((export_name("proxy_on_delete"))) void proxy_on_delete(uint32_t id
 void pw_log(int64_t level, pw_obj *message) {
     pw_str *m = (pw_str *)message;
     uint32_t status = proxy_log((uint32_t)level, m->data, m->len);
-    if (status != 0) host_error("proxy_log", status, NULL);
+    if (status != 0) pw_host_error("proxy_log", status, NULL);
 }
 
 static const char *const map_names[] = {
@@ -529,9 +593,28 @@ static const char *const map_names[] = {
     "GRPC_CALL_INITIAL_METADATA", "GRPC_CALL_TRAILING_METADATA", "HTTP_CALL_RESPONSE_HEADERS",
     "HTTP_CALL_RESPONSE_TRAILERS"};
 
-static void map_check(const char *function, uint32_t status, int64_t map) {
-    if (status != 0) host_error(function, status, map >= 0 && map < 8 ? map_names[map] : NULL);
+/* Why Envoy refuses a stream map (BAD_ARGUMENT), as hostcalls._MAP_HINTS says it */
+static const char *const map_hints[] = {
+    "request headers are only reachable in on_http_request_headers (or after it returned PAUSE) and in on_log",
+    "request trailers are only reachable in on_http_request_trailers (or after it returned PAUSE)",
+    "response headers are only reachable in on_http_response_headers (or after it returned PAUSE) and in on_log",
+    "response trailers are only reachable in on_http_response_trailers (or after it returned PAUSE) and in on_log"};
+
+const char *pw_map_name(int64_t map) { return map >= 0 && map < 8 ? map_names[map] : NULL; }
+
+/* hostcalls._map_check: the calls on one map value (and set_map) explain BAD_ARGUMENT */
+void pw_map_check(const char *function, uint32_t status, int64_t map) {
+    if (status == 0) return;
+    if (status == 2 && map >= 0 && map < 4) {
+        char detail[300];
+        snprintf(detail, sizeof detail, "%s: %s; read what you need there and keep it on self", map_names[map],
+                 map_hints[map]);
+        pw_host_error(function, status, detail);
+        return;
+    }
+    pw_host_error(function, status, pw_map_name(map));
 }
+#define map_check pw_map_check
 
 pw_obj *pw_get_header(pw_obj *self, int64_t map, pw_obj *name) {
     pw_str *k = (pw_str *)name;
@@ -551,6 +634,7 @@ pw_obj *pw_get_header(pw_obj *self, int64_t map, pw_obj *name) {
 
 void pw_set_header(pw_obj *self, int64_t map, pw_obj *name, pw_obj *value) {
     if (value == PW_NONE_V) { pw_remove_header(self, map, name); return; }
+    pw_map_epoch++;
     pw_str *k = (pw_str *)name, *v = (pw_str *)value;
     enter(self);
     map_check("proxy_replace_header_map_value",
@@ -558,6 +642,7 @@ void pw_set_header(pw_obj *self, int64_t map, pw_obj *name, pw_obj *value) {
 }
 
 void pw_add_header(pw_obj *self, int64_t map, pw_obj *name, pw_obj *value) {
+    pw_map_epoch++;
     pw_str *k = (pw_str *)name, *v = (pw_str *)value;
     enter(self);
     map_check("proxy_add_header_map_value", proxy_add_header_map_value((uint32_t)map, k->data, k->len, v->data, v->len),
@@ -565,6 +650,7 @@ void pw_add_header(pw_obj *self, int64_t map, pw_obj *name, pw_obj *value) {
 }
 
 void pw_remove_header(pw_obj *self, int64_t map, pw_obj *name) {
+    pw_map_epoch++;
     pw_str *k = (pw_str *)name;
     enter(self);
     uint32_t status = proxy_remove_header_map_value((uint32_t)map, k->data, k->len);
@@ -577,7 +663,7 @@ pw_obj *pw_get_buffer(int64_t buffer, int64_t start, int64_t size) {
     uint32_t status = proxy_get_buffer_bytes((uint32_t)buffer, (uint32_t)start,
                                              size < 0 ? 0xffffffffu : (uint32_t)size, &data, &got);
     if (status == 1 || status == 7 /* EMPTY */) { free(data); return PW_NONE_V; }
-    if (status != 0) { host_error("proxy_get_buffer_bytes", status, NULL); return NULL; }
+    if (status != 0) { pw_host_error("proxy_get_buffer_bytes", status, NULL); return NULL; }
     if (data == NULL || got == 0) { free(data); return PW_NONE_V; }  /* as the SDK: `data or None` */
     pw_obj *v = pw_str_new(data ? data : "", data ? got : 0, PW_BYTES);
     free(data);
@@ -612,7 +698,7 @@ static uint32_t metric_id(pw_obj *m) {
     uint32_t status = proxy_define_metric(type, name->data, name->len, &id);
     if (status != 0) {
         pw_str *r = (pw_str *)pw_repr_of(&name->h);
-        host_error("proxy_define_metric", status, r->data);
+        pw_host_error("proxy_define_metric", status, r->data);
         return 0;
     }
     o->f[M_ID].i = id;
@@ -624,7 +710,7 @@ static void metric_check(const char *function, uint32_t status, uint32_t id) {
     if (status == 0) return;
     char detail[32];
     snprintf(detail, sizeof detail, "metric %u", id);
-    host_error(function, status, detail);
+    pw_host_error(function, status, detail);
 }
 
 void pw_metric_define(pw_obj *m) { metric_id(m); }
@@ -667,14 +753,14 @@ int64_t pw_metric_get(pw_obj *m) {
 int64_t pw_now_ns(void) {
     uint64_t t = 0;
     uint32_t status = proxy_get_current_time_nanoseconds(&t);
-    if (status != 0) host_error("proxy_get_current_time_nanoseconds", status, NULL);
+    if (status != 0) pw_host_error("proxy_get_current_time_nanoseconds", status, NULL);
     return (int64_t)t;
 }
 
 int64_t pw_get_log_level(void) {
     uint32_t level = 0;
     uint32_t status = proxy_get_log_level(&level);
-    if (status != 0) host_error("proxy_get_log_level", status, NULL);
+    if (status != 0) pw_host_error("proxy_get_log_level", status, NULL);
     return level;
 }
 
@@ -687,7 +773,7 @@ void pw_set_tick_period(pw_obj *self, int64_t ms) {
     }
     enter(self);
     uint32_t status = proxy_set_tick_period_milliseconds((uint32_t)ms);
-    if (status != 0) host_error("proxy_set_tick_period_milliseconds", status, NULL);
+    if (status != 0) pw_host_error("proxy_set_tick_period_milliseconds", status, NULL);
 }
 
 typedef struct { char *data; size_t len, cap; } sbuf;
@@ -743,7 +829,7 @@ pw_obj *pw_get_property(pw_obj *self, pw_obj *path) {
     if (status == 1) { free(data); return PW_NONE_V; }
     if (status != 0) {
         pw_str *r = (pw_str *)pw_repr_of(path);
-        host_error("proxy_get_property", status, r->data);
+        pw_host_error("proxy_get_property", status, r->data);
         return NULL;
     }
     pw_obj *v = pw_str_new(data ? data : "", data ? size : 0, PW_BYTES);
@@ -756,8 +842,23 @@ pw_obj *pw_bytes_as_str(pw_obj *v) {
     return pw_str_new(((pw_str *)v)->data, ((pw_str *)v)->len, PW_STR);  /* surrogateescape round-trips bytes */
 }
 
+/* the items of a mapping (a dict, or a view): only the dict family of methods is linked */
+pw_obj *pw_items_of(pw_obj *mapping) {
+    pw_native_fn native = pw_native_of(mapping);
+    return native ? native(mapping, "items", 0, NULL) : pw_meth_dict(mapping, "items", 0, NULL);
+}
+
 /* proxy-wasm's serialised header map from a sequence of (name, value) pairs */
 static int serialize_map(pw_obj *pairs, sbuf *out) {
+    if (pairs->tag == PW_STR || pairs->tag == PW_BYTES) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "headers must be (name, value) pairs or a mapping, not %s", pw_type_name(pairs));
+        pw_raise_c(&pw_TypeError, msg);
+        return 0;
+    }
+    /* a mapping (a dict, a header view) is serialised by its items, as _serde.serialize_map */
+    if (pairs->tag == PW_DICT || pw_native_of(pairs)) pairs = pw_items_of(pairs);
+    if (pairs == NULL) return 0;
     pw_obj *list = pairs->tag == PW_LIST || pairs->tag == PW_TUPLE ? pairs : pw_to_list(pairs);
     if (list == NULL) return 0;
     pw_list *l = (pw_list *)list;
@@ -765,7 +866,13 @@ static int serialize_map(pw_obj *pairs, sbuf *out) {
     sb_put(out, &n, 4);
     pw_obj *kv[2];
     for (uint32_t i = 0; i < n; i++) {
-        pw_unpack(l->items[i], 2, kv);
+        pw_obj *item = l->items[i];
+        if (!((item->tag == PW_TUPLE || item->tag == PW_LIST) && ((pw_list *)item)->len == 2)) {
+            pw_obj *parts[2] = {pw_str_new("a header must be a (name, value) pair, not ", 43, PW_STR), pw_repr_of(item)};
+            pw_raise(&pw_TypeError, pw_str_join_n(2, parts));
+            return 0;
+        }
+        pw_unpack(item, 2, kv);
         if (pw_err || !to_bytes_check(kv[0], "header name") || !to_bytes_check(kv[1], "header value")) return 0;
         uint32_t sizes[2] = {((pw_str *)kv[0])->len, ((pw_str *)kv[1])->len};
         sb_put(out, sizes, 8);
@@ -782,6 +889,8 @@ static int serialize_map(pw_obj *pairs, sbuf *out) {
 
 void pw_send_http_response(pw_obj *self, int64_t status_code, pw_obj *headers, pw_obj *body, pw_obj *details,
                            int64_t grpc_status) {
+    pw_map_epoch++;
+    pw_note_reply(self ? (uint32_t)((pw_inst *)self)->f[PW_F_CONTEXT_ID].i : effective);
     if (status_code < 100 || status_code > 999) {
         char msg[80];
         snprintf(msg, sizeof msg, "HTTP status must be 100..999, got %lld", (long long)status_code);
@@ -810,7 +919,7 @@ void pw_send_http_response(pw_obj *self, int64_t status_code, pw_obj *headers, p
     if (status != 0) {
         char detail[32];
         snprintf(detail, sizeof detail, "status %lld", (long long)status_code);
-        host_error("proxy_send_local_response", status, detail);
+        pw_host_error("proxy_send_local_response", status, detail);
     }
 }
 
@@ -825,14 +934,14 @@ void pw_set_buffer(pw_obj *self, int64_t buffer, pw_obj *value, int64_t start, p
     int64_t n = size == PW_NONE_V ? 0xffffffffu : pw_to_int(size);
     enter(self);
     uint32_t status = proxy_set_buffer_bytes((uint32_t)buffer, (uint32_t)start, (uint32_t)n, v->data, v->len);
-    if (status != 0) host_error("proxy_set_buffer_bytes", status, NULL);
+    if (status != 0) pw_host_error("proxy_set_buffer_bytes", status, NULL);
 }
 
 void pw_stream_op(pw_obj *self, int64_t stream, int close) {
     static const char *const names[] = {"HTTP_REQUEST", "HTTP_RESPONSE", "DOWNSTREAM", "UPSTREAM"};
     enter(self);
     uint32_t status = close ? proxy_close_stream((uint32_t)stream) : proxy_continue_stream((uint32_t)stream);
-    if (status != 0) host_error(close ? "proxy_close_stream" : "proxy_continue_stream", status, names[stream & 3]);
+    if (status != 0) pw_host_error(close ? "proxy_close_stream" : "proxy_continue_stream", status, names[stream & 3]);
 }
 
 pw_obj *pw_get_headers(pw_obj *self, int64_t map) {
@@ -842,7 +951,7 @@ pw_obj *pw_get_headers(pw_obj *self, int64_t map) {
     uint32_t status = proxy_get_header_map_pairs((uint32_t)map, &data, &size);
     pw_obj *out = pw_list_new(0);
     if (status == 1) { free(data); return out; }
-    map_check("proxy_get_header_map_pairs", status, map);
+    if (status != 0) pw_host_error("proxy_get_header_map_pairs", status, pw_map_name(map));
     if (pw_err) { free(data); return NULL; }
     if (data != NULL && size >= 4) {
         uint32_t n;
@@ -864,6 +973,7 @@ pw_obj *pw_get_headers(pw_obj *self, int64_t map) {
 }
 
 void pw_set_headers(pw_obj *self, int64_t map, pw_obj *headers) {
+    pw_map_epoch++;
     sbuf h = {0};
     if (!serialize_map(headers, &h)) { free(h.data); return; }
     enter(self);
@@ -898,7 +1008,7 @@ int64_t pw_dispatch_http_call(pw_obj *self, pw_obj *upstream, pw_obj *headers, p
         char detail[300];
         snprintf(detail, sizeof detail,
                  "upstream %s (an unknown cluster, or headers missing :method, :path or :authority)", r->data);
-        host_error("proxy_http_call", status, detail);
+        pw_host_error("proxy_http_call", status, detail);
         return 0;
     }
     callout_put(token, (uint32_t)((pw_inst *)self)->f[PW_F_CONTEXT_ID].i);
@@ -919,7 +1029,7 @@ pw_obj *pw_get_shared_data(pw_obj *key) {
     if (status == 1) { free(data); return pw_tuple_new(2, pair); }
     if (status != 0) {
         free(data);
-        host_error("proxy_get_shared_data", status, ((pw_str *)pw_repr_of(key))->data);
+        pw_host_error("proxy_get_shared_data", status, ((pw_str *)pw_repr_of(key))->data);
         return NULL;
     }
     pair[0] = pw_str_new(data ? data : "", data ? size : 0, PW_BYTES);
@@ -948,14 +1058,14 @@ void pw_set_shared_data(pw_obj *key, pw_obj *value, pw_obj *cas) {
         pw_raise_c(&pw_CasMismatchError, msg);
         return;
     }
-    if (status != 0) host_error("proxy_set_shared_data", status, ((pw_str *)pw_repr_of(key))->data);
+    if (status != 0) pw_host_error("proxy_set_shared_data", status, ((pw_str *)pw_repr_of(key))->data);
 }
 
 int64_t pw_register_shared_queue(pw_obj *name) {
     if (!to_bytes_check(name, "queue name")) return 0;
     uint32_t id = 0;
     uint32_t status = proxy_register_shared_queue(((pw_str *)name)->data, ((pw_str *)name)->len, &id);
-    if (status != 0) host_error("proxy_register_shared_queue", status, ((pw_str *)pw_repr_of(name))->data);
+    if (status != 0) pw_host_error("proxy_register_shared_queue", status, ((pw_str *)pw_repr_of(name))->data);
     return id;
 }
 
@@ -965,7 +1075,7 @@ pw_obj *pw_resolve_shared_queue(pw_obj *vm_id, pw_obj *name) {
     uint32_t status = proxy_resolve_shared_queue(((pw_str *)vm_id)->data, ((pw_str *)vm_id)->len,
                                                  ((pw_str *)name)->data, ((pw_str *)name)->len, &id);
     if (status == 1) return PW_NONE_V;
-    if (status != 0) { host_error("proxy_resolve_shared_queue", status, ((pw_str *)pw_repr_of(name))->data); return NULL; }
+    if (status != 0) { pw_host_error("proxy_resolve_shared_queue", status, ((pw_str *)pw_repr_of(name))->data); return NULL; }
     return pw_box_int(id);
 }
 
@@ -975,7 +1085,7 @@ void pw_enqueue_shared_queue(int64_t queue, pw_obj *value) {
     if (status != 0) {
         char detail[32];
         snprintf(detail, sizeof detail, "queue %lld", (long long)queue);
-        host_error("proxy_enqueue_shared_queue", status, detail);
+        pw_host_error("proxy_enqueue_shared_queue", status, detail);
     }
 }
 
@@ -988,10 +1098,80 @@ pw_obj *pw_dequeue_shared_queue(int64_t queue) {
         free(data);
         char detail[32];
         snprintf(detail, sizeof detail, "queue %lld", (long long)queue);
-        host_error("proxy_dequeue_shared_queue", status, detail);
+        pw_host_error("proxy_dequeue_shared_queue", status, detail);
         return NULL;
     }
     pw_obj *v = pw_str_new(data ? data : "", data ? size : 0, PW_BYTES);
     free(data);
     return v;
+}
+
+/* -- RootContext.get_plugin_configuration_json / get_vm_configuration_json -------------- */
+
+static int is_ascii_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* contexts._json: None when there is no configuration (or only whitespace); bad JSON is a
+   ConfigError saying where ("... is not valid JSON: <msg> (line L, column C)"). */
+pw_obj *pw_config_json(int64_t buffer) {
+    const char *what = buffer == 7 ? "plugin configuration" : "VM configuration";
+    pw_obj *raw = pw_get_buffer(buffer, 0, -1);
+    if (raw == NULL || raw == PW_NONE_V) return raw;
+    pw_str *r = (pw_str *)raw;
+    uint32_t i = 0;
+    while (i < r->len && is_ascii_space(r->data[i])) i++;
+    if (i == r->len) return PW_NONE_V;
+    pw_obj *v = pw_json_loads(raw);
+    if (v != NULL) return v;
+    int decode = pw_exc_matches(&pw_JSONDecodeError);
+    if (!decode && !pw_exc_matches(&pw_ValueError)) return NULL;
+    pw_str *text = (pw_str *)pw_str_of(&pw_err->h);
+    pw_err = NULL;
+    char msg[600];
+    int line = 0, col = 0;
+    const char *at = NULL;
+    /* str(JSONDecodeError) is "<msg>: line L column C (char P)" */
+    for (uint32_t k = 0; decode && k + 7 <= text->len; k++)
+        if (memcmp(text->data + k, ": line ", 7) == 0) at = text->data + k;
+    if (at != NULL && sscanf(at, ": line %d column %d", &line, &col) == 2)
+        snprintf(msg, sizeof msg, "%s is not valid JSON: %.*s (line %d, column %d)", what, (int)(at - text->data),
+                 text->data, line, col);
+    else
+        snprintf(msg, sizeof msg, "%s is not valid JSON: %.*s", what, (int)text->len, text->data);
+    pw_raise_c(&pw_ConfigError, msg);
+    return NULL;
+}
+
+/* _fail_task: a coroutine raised after its callback had paused the stream */
+void pw_fail_task(uint32_t context_id, int stream) {
+    if (stream < 0) return;
+    pw_obj *ctx = owner(context_id);
+    const pw_class *root_cls = ctx ? CLS(((pw_inst *)ctx)->f[PW_F_ROOT].p) : NULL;
+    if (stream >= 2) { fail_tcp(context_id, root_cls); return; }
+    if (root_cls && root_cls->fail_open) {
+        pw_enter_id(context_id);
+        proxy_continue_stream((uint32_t)stream);
+        return;
+    }
+    fail_http(context_id, root_cls);
+}
+
+/* HostCallError.function (which 0) and .status (1) of an error this runtime raised: its
+   message is "<function> failed with <STATUS>[: detail]" (types.HostCallError) */
+pw_obj *pw_host_error_attr(pw_obj *exc, int64_t which) {
+    static const char *const names[] = {"OK", "NOT_FOUND", "BAD_ARGUMENT", "SERIALIZATION_FAILURE",
+                                        "PARSE_FAILURE", "5", "INVALID_MEMORY_ACCESS", "EMPTY",
+                                        "CAS_MISMATCH", "9", "INTERNAL_FAILURE", "11", "UNIMPLEMENTED"};
+    pw_str *m = (pw_str *)((pw_exc *)exc)->message;
+    const char *text = m ? m->data : "";
+    uint32_t len = m ? m->len : 0, at = 0;
+    static const char sep[] = " failed with ";
+    while (at + sizeof sep - 1 <= len && memcmp(text + at, sep, sizeof sep - 1) != 0) at++;
+    if (at + sizeof sep - 1 > len) at = len;
+    if (which == 0) return pw_str_new(text, at, PW_STR);
+    const char *status = text + at + sizeof sep - 1;
+    uint32_t rest = at + sizeof sep - 1 <= len ? len - at - (uint32_t)(sizeof sep - 1) : 0, n = 0;
+    while (n < rest && status[n] != ':') n++;
+    for (int i = 0; i < 13; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], status, n) == 0) return pw_box_int(i);
+    return pw_box_int(0);
 }

@@ -24,13 +24,16 @@ enum {
     PW_SLOT_ON_RESPONSE_HEADERS, PW_SLOT_ON_RESPONSE_BODY, PW_SLOT_ON_RESPONSE_TRAILERS, PW_HTTP_NSLOTS
 };
 
-/* Field 0 of every context is context_id; field 1 of a stream context is root. */
+/* Field 0 of every context is context_id; field 1 of a stream context is root; an HTTP
+   context keeps its self.request / self.response views in fields 2 and 3 (made on first use). */
 #define PW_F_CONTEXT_ID 0
 #define PW_F_ROOT 1
+#define PW_F_REQUEST 2
+#define PW_F_RESPONSE 3
 
 extern const pw_class pw_cls_RootContext, pw_cls_HttpContext, pw_cls_StreamContext, pw_cls_object;
 extern const pw_class pw_cls_Counter, pw_cls_Gauge, pw_cls_Histogram;
-extern const pw_exc_type pw_HostCallError, pw_ProxyWasmError;
+extern const pw_exc_type pw_HostCallError, pw_ProxyWasmError, pw_ConfigError;
 
 /* Set by the generated module init (`proxywasm.set_root_context(Root)`). */
 extern pw_obj *(*pw_root_factory)(int64_t context_id);
@@ -96,5 +99,54 @@ pw_obj *pw_resolve_shared_queue(pw_obj *vm_id, pw_obj *name);  /* int | None */
 void pw_enqueue_shared_queue(int64_t queue, pw_obj *value);
 pw_obj *pw_dequeue_shared_queue(int64_t queue);                /* bytes | None */
 extern const pw_exc_type pw_CasMismatchError;
+
+
+/* the dispatcher's state and errors, for the views (pw_views.c) */
+extern int64_t pw_map_epoch;  /* bumped at every callback and every host call that changes a map */
+void pw_enter_id(uint32_t context_id);  /* make it the host's effective context (if it is not) */
+void pw_host_error(const char *function, uint32_t status, const char *detail);  /* raise HostCallError */
+void pw_map_check(const char *function, uint32_t status, int64_t map);  /* with Envoy's hints */
+const char *pw_map_name(int64_t map);
+pw_obj *pw_items_of(pw_obj *mapping);  /* the (key, value) list of a dict or a view */
+
+/* callback results typed `Action | None` (the thunk codegen puts in the slot converts them) */
+int64_t pw_callback_action(pw_obj *result, pw_obj *ctx, const char *name);
+/* RootContext.get_plugin_configuration_json (buffer 7) / get_vm_configuration_json (6) */
+pw_obj *pw_config_json(int64_t buffer);
+
+/* proxywasm.views: self.request (which 0) / self.response (1) of an HTTP context, and the
+   attributes of those views (headers, trailers, body, method, path, authority, scheme, status) */
+pw_obj *pw_http_view(pw_obj *self, int64_t which);
+pw_obj *pw_view_getattr(pw_obj *view, const char *name);
+extern const pw_class pw_cls_HeaderMap, pw_cls_Body, pw_cls_Request, pw_cls_Response;
+extern const pw_class pw_cls_FrozenHeaders, pw_cls_HttpResponse, pw_cls_HttpCall, pw_cls_Gather;
+
+/* async def callbacks (pw_views.c drives their coroutines, as proxywasm._tasks / the dispatcher).
+   A coroutine is a step function over a heap frame (a pw_inst: the driver's 3 fields, then the
+   locals); it returns its result, NULL on an error, or &pw_suspended at an await. */
+typedef pw_obj *(*pw_step_fn)(pw_obj *frame);
+extern pw_obj pw_suspended;
+extern const pw_exc_type pw_GeneratorExit;
+#define PW_CO_STATE(fr) (((pw_inst *)(fr))->f[0].i)
+#define PW_CO_AWAITED(fr) (((pw_inst *)(fr))->f[1].p)
+#define PW_CO_CANCELLED(fr) (((pw_inst *)(fr))->f[2].i)
+int64_t pw_task_start(pw_obj *frame, pw_step_fn step, pw_obj *ctx, const char *name, int stream);
+int pw_await_ready(pw_obj *awaited);       /* every callout it waits for has answered */
+pw_obj *pw_await_result(pw_obj *frame);    /* the answer (a list for gather); GeneratorExit if cancelled */
+pw_obj *pw_http_call(pw_obj *self, pw_obj *cluster, pw_obj *method, pw_obj *path, pw_obj *headers, pw_obj *body,
+                     pw_obj *trailers, int64_t timeout_ms, pw_obj *authority);  /* an HttpCall */
+pw_obj *pw_gather(pw_obj *calls);  /* a tuple of HttpCall -> a gather to await */
+
+/* what the driver needs of the dispatcher */
+typedef struct {
+    int (*answer)(uint32_t token, uint32_t num_headers, uint32_t body_size, uint32_t num_trailers);
+    void (*cancel)(uint32_t context_id);
+    void (*mark)(void (*mark)(pw_obj *));
+} pw_task_hooks_t;
+extern const pw_task_hooks_t *pw_task_hooks;  /* set when the first coroutine starts */
+void pw_report(const char *where, uint32_t context_id);  /* log the pending exception */
+int pw_has_replied(uint32_t context_id);  /* the stream sent (or tried) a local reply */
+void pw_fail_task(uint32_t context_id, int stream);     /* the failure policy after a pause */
+pw_obj *pw_host_error_attr(pw_obj *exc, int64_t which);  /* HostCallError .function (0), .status (1) */
 
 #endif
