@@ -267,4 +267,4 @@ def test_invalid_configuration_is_rejected(make_host: MakeHost, configuration: A
     assert host.start_vm()
     assert host.start_plugin() is False
     [error] = host.get_logs(LogLevel.ERROR)
-    assert error.startswith("auth_callout: invalid configuration: ")
+    assert error.startswith("on_configure rejected the configuration: ")
