@@ -20,9 +20,11 @@ from .types import BufferType, MapType
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeVar, overload
 
     from .hostcalls import HeaderValue
+
+    _T = TypeVar("_T")
 
 __all__ = ["Body", "FrozenHeaders", "HeaderMap", "Request", "Response"]
 
@@ -110,6 +112,13 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
         if value is None:
             raise KeyError(name)
         return value
+
+    if TYPE_CHECKING:  # typing is not imported at run time (it would be frozen in)
+
+        @overload
+        def get(self, name: str) -> str | None: ...
+        @overload
+        def get(self, name: str, default: str | _T) -> str | _T: ...
 
     def get(self, name: str, default: Any = None) -> Any:
         """The first value of ``name``, or ``default``."""
