@@ -523,13 +523,15 @@ def test_an_async_tcp_callback_that_raises_after_its_callout_closes_the_connecti
     assert host.get_connection(ctx).downstream_closed
 
 
-def test_an_async_tcp_callback_that_raises_under_fail_open_does_not_close() -> None:
+def test_an_async_tcp_callback_that_raises_under_fail_open_resumes_the_connection() -> None:
     host, ctx = _async_tcp(fail_open=True)
     host.call_on_downstream_data(ctx, b"hello")
     (call,) = host.get_http_call_attributes()
     host.call_on_http_call_response(call.token, [(":status", "403")], b"")
     assert len(_errors(host)) == 1
-    assert not host.get_connection(ctx).downstream_closed
+    conn = host.get_connection(ctx)
+    # Fail open: as if the callback had returned CONTINUE, the held data goes on.
+    assert not conn.downstream_closed and bytes(conn.forwarded_downstream) == b"hello"
 
 
 # -- coroutines of root callbacks -----------------------------------------------------------------

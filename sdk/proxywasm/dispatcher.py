@@ -655,8 +655,9 @@ class Dispatcher:
         if task.stream < 0:
             return  # a root context's: logged, nothing to stop
         if task.stream in (int(StreamType.DOWNSTREAM), int(StreamType.UPSTREAM)):
-            self._fail_tcp(task.context_id)
-            return
+            if not self._fail_open(task.context_id):
+                self._fail_tcp(task.context_id)
+                return
         if self._fail_open(task.context_id):
             try:
                 hc.continue_stream(task.stream)

@@ -1146,8 +1146,8 @@ void pw_fail_task(uint32_t context_id, int stream) {
     if (stream < 0) return;
     pw_obj *ctx = owner(context_id);
     const pw_class *root_cls = ctx ? CLS(((pw_inst *)ctx)->f[PW_F_ROOT].p) : NULL;
-    if (stream >= 2) { fail_tcp(context_id, root_cls); return; }
-    if (root_cls && root_cls->fail_open) {
+    if (stream >= 2 && !(root_cls && root_cls->fail_open)) { fail_tcp(context_id, root_cls); return; }
+    if (root_cls && root_cls->fail_open) { /* as if the callback had returned CONTINUE */
         pw_enter_id(context_id);
         proxy_continue_stream((uint32_t)stream);
         return;
