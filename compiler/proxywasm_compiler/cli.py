@@ -2,8 +2,9 @@
 
 proxywasm new my_filter                # scaffold: filter.py, test_filter.py, envoy.yaml
 proxywasm build filter.py -o filter.wasm
-proxywasm run filter.py                # real Envoy on 127.0.0.1, echo upstream
-proxywasm demo                         # build add_header, serve it, show the header
+proxywasm run filter.py                # real Envoy on 127.0.0.1, echo upstream; the filter's log
+proxywasm run filter.wasm --envoy-log  # ... and Envoy's whole log
+proxywasm demo                         # build add_header (into the user cache), serve it, show the header
 proxywasm envoy-config filter.wasm     # print an Envoy bootstrap (YAML)
 proxywasm istio filter.wasm --image REF   # print an Istio WasmPlugin
 proxywasm oci filter.wasm -o DIR       # write a Wasm OCI image layout
@@ -12,13 +13,26 @@ proxywasm oci filter.wasm -o DIR       # write a Wasm OCI image layout
 from __future__ import annotations
 
 import argparse
+import codecs
+import ipaddress
+import itertools
 import json
+import re
+import shutil
+import socket
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from .envoy import Envoy
+
+__all__ = ["LogFilter", "explain_build_error", "main", "parse_upstream"]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_FILTER = REPO / "examples" / "add_header" / "filter.py"
@@ -63,8 +77,42 @@ def cmd_build(args: argparse.Namespace) -> int:
             include=tuple(args.include or ()),
         )
     except BuildError as exc:
-        return _err(str(exc))
+        return _err(explain_build_error(str(exc)))
     return 0
+
+
+#: wasmtime's message when the build-time import reaches a host function: the
+#: snapshot has no host, so every ``env.proxy_*`` import is a trap.
+_NO_HOST = re.compile(r"unknown import: `env::(proxy_\w+)` has not been defined")
+_IMPORT_FAILED = re.compile(r"importing (\S+) at build time failed")
+HOST_CALL_HINT = (
+    "hint: host calls (logging, metrics, properties...) are not possible at import time; "
+    "move them into a callback"
+)
+
+
+def explain_build_error(message: str) -> str:
+    """A build error as the filter author should read it.
+
+    A host call at import time (module level) kills the build-time import with
+    a wasm backtrace of some 30 lines that names no line of the filter; it
+    becomes two lines: what happened, the hint, and how to find the line.
+    Other messages are returned unchanged.
+    """
+    found = _NO_HOST.search(message)
+    if found is None:
+        return message
+    name = _IMPORT_FAILED.search(message)
+    what = name.group(1) if name else "the filter"
+    where = (
+        f' (python -c "import {what.removesuffix(".py")}" in its folder shows the line)'
+        if name
+        else ""
+    )
+    return (
+        f"importing {what} at build time failed: it called the host ({found.group(1)}) "
+        f"at import time\n{HOST_CALL_HINT}{where}"
+    )
 
 
 def _policy(args: argparse.Namespace) -> str:
@@ -83,11 +131,31 @@ def _add_failure_policy(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--fail-open", action="store_true", help="the same as --failure-policy open")
 
 
-def _parse_upstream(text: str) -> tuple[str, int]:
+def parse_upstream(text: str) -> tuple[str, int]:
+    """``--upstream HOST:PORT`` -> (IP address, port); a host name is resolved here.
+
+    Envoy's static cluster takes IP addresses only (``localhost`` would be a
+    ``malformed IP address``). IPv4 is preferred; ``[::1]:8080`` is IPv6.
+    Raises ``ValueError`` with the one line to print.
+    """
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"--upstream must be HOST:PORT, got {text!r}")
-    return host, int(port)
+    host = host.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(
+            f"--upstream must be HOST:PORT (e.g. 127.0.0.1:8080 or localhost:8080), got {text!r}"
+        )
+    try:
+        return str(ipaddress.ip_address(host)), int(port)
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(f"--upstream: cannot resolve {host!r}: {exc}") from None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return str(infos[0][4][0]), int(port)
 
 
 def _wasm_for(path: Path) -> Path:
@@ -98,19 +166,169 @@ def _wasm_for(path: Path) -> Path:
     return _build(path, None)
 
 
+#: One Envoy log entry: ``[time][thread][level][component] [file:line] message``,
+#: continuation lines (a filter's traceback) included.
+_ENTRY = re.compile(
+    r"^\[[^\]]+\]\[\d+\]\[(?P<level>\w+)\]\[(?P<component>[\w.-]+)\] \[[^\]]*\] (?P<message>.*)",
+    re.DOTALL,
+)
+_ENTRY_START = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\]", re.MULTILINE)
+#: ``wasm log NAME ROOT_ID VM_ID: `` (the parts after "wasm log" may be empty).
+_WASM_LOG = re.compile(r"^wasm log[^:\n]*: ")
+#: Envoy warnings every ``run`` gets and the user cannot act on (our bootstrap).
+_NOISE = ("There is no configured limit to the number of allowed active downstream connections",)
+_SHOWN_LEVELS = ("warning", "error", "critical")
+
+
+@dataclass
+class LogFilter:
+    """What ``proxywasm run`` shows of Envoy's log.
+
+    By default: the filter's own lines (Envoy's ``wasm log`` entries, message
+    part, with the level) and Envoy's warnings and errors; with ``full``,
+    every line as Envoy wrote it. :meth:`feed` takes the log text in the
+    pieces it was read in; an entry is shown once the next one starts (or at
+    :meth:`flush`), so a traceback is never cut.
+    """
+
+    full: bool = False
+    #: Only the filter's lines (what a failed start prints above its one error line).
+    filter_only: bool = False
+    _pending: str = field(default="", repr=False)
+
+    def format(self, entry: str) -> str | None:
+        """The text to show for one log entry, or ``None`` to hide it."""
+        if self.full:
+            return entry.rstrip("\n")
+        match = _ENTRY.match(entry)
+        if match is None:
+            return None
+        level, component = match["level"], match["component"]
+        message = match["message"].rstrip("\n")
+        log = _WASM_LOG.match(message) if component == "wasm" else None
+        if log is not None:
+            return f"[{level}] {message[log.end() :]}"
+        if not self.filter_only and level in _SHOWN_LEVELS and not message.startswith(_NOISE):
+            return f"[envoy {level}] {message}"
+        return None
+
+    def feed(self, text: str) -> Iterator[str]:
+        """Lines to show for the complete entries in ``_pending + text``."""
+        self._pending += text
+        starts = [m.start() for m in _ENTRY_START.finditer(self._pending)]
+        if len(starts) < 2:
+            return
+        complete, self._pending = self._pending[: starts[-1]], self._pending[starts[-1] :]
+        yield from self._lines(complete)
+
+    def flush(self) -> Iterator[str]:
+        """Lines for whatever is left (the last entry)."""
+        rest, self._pending = self._pending, ""
+        yield from self._lines(rest)
+
+    def lines(self, log: str) -> list[str]:
+        """Every line to show for a whole log."""
+        return [*self.feed(log), *self.flush()]
+
+    def _lines(self, text: str) -> Iterator[str]:
+        for entry in _entries(text):
+            shown = self.format(entry)
+            if shown is not None:
+                yield shown
+
+
+def _entries(text: str) -> Iterator[str]:
+    """The entries of a piece of Envoy's log (text before the first entry is one too)."""
+    starts = sorted({0, *(m.start() for m in _ENTRY_START.finditer(text)), len(text)})
+    for a, b in itertools.pairwise(starts):
+        yield text[a:b]
+
+
+def startup_failure(log: str) -> str | None:
+    """The one line of a failed start that matters: Envoy's first ``[error]`` or
+    ``[critical]`` entry that is not the filter's own log line (those are shown
+    as they are); ``None`` if there is none."""
+    for entry in _entries(log):
+        match = _ENTRY.match(entry)
+        if match is None or match["level"] not in ("error", "critical"):
+            continue
+        message = match["message"]
+        if match["component"] == "wasm" and _WASM_LOG.match(message):
+            continue
+        return message.strip().splitlines()[0].strip()
+    return None
+
+
+class _Tail:
+    """Read Envoy's log file incrementally (the whole file is never re-read)."""
+
+    def __init__(self, path: Path, out: TextIO, log_filter: LogFilter) -> None:
+        self.path = path
+        self.out = out
+        self.filter = log_filter
+        self.offset = 0
+        # A read may end inside a UTF-8 sequence: the decoder keeps it for the next.
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def poll(self) -> None:
+        """Show what Envoy logged since the last poll."""
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        if data:
+            self.offset += len(data)
+            self._write(self.filter.feed(self.decoder.decode(data)))
+        else:
+            # Nothing new for a poll: the last entry is complete (Envoy writes an
+            # entry, traceback and all, in one write).
+            self._write(self.filter.flush())
+
+    def flush(self) -> None:
+        self.poll()
+        self._write(self.filter.flush())
+
+    def _write(self, lines: Iterator[str]) -> None:
+        for line in lines:
+            print(line, file=self.out)
+        self.out.flush()
+
+
+def _new_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="proxywasm-envoy-"))
+
+
+def _start_error(envoy: Envoy, exc: Exception, full: bool) -> int:
+    """Report a failed Envoy start: the filter's own lines, then the one error line."""
+    log = envoy.log_text()
+    for line in LogFilter(full=full, filter_only=True).lines(log):
+        print(line)
+    sys.stdout.flush()
+    reason = startup_failure(log) or str(exc).splitlines()[0].rstrip(":")
+    more = "" if full else " (--envoy-log shows Envoy's full log)"
+    return _err(f"envoy did not start: {reason}{more}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .build import BuildError
     from .echo import EchoServer
     from .envoy import Envoy, EnvoyError, FilterSpec, envoy_config
 
+    upstream: tuple[str, int] | None = None
+    if args.upstream:
+        try:
+            upstream = parse_upstream(args.upstream)
+        except ValueError as exc:
+            return _err(str(exc))
     try:
         wasm = _wasm_for(Path(args.file))
-    except (BuildError, FileNotFoundError) as exc:
+    except BuildError as exc:
+        return _err(explain_build_error(str(exc)))
+    except FileNotFoundError as exc:
         return _err(str(exc))
     echo = None
-    if args.upstream:
-        upstream = _parse_upstream(args.upstream)
-    else:
+    if upstream is None:
         echo = EchoServer()
         upstream = ("127.0.0.1", echo.port)
     config = envoy_config(
@@ -125,24 +343,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         upstream,
         listen=("127.0.0.1", args.port),
     )
-    envoy = Envoy(config, concurrency=args.concurrency)
+    envoy = Envoy(config, concurrency=args.concurrency, workdir=_new_workdir())
+    tail = _Tail(envoy.log_path, sys.stdout, LogFilter(full=args.envoy_log))
     try:
-        envoy.start(timeout=300)
+        try:
+            envoy.start(timeout=300)
+        except EnvoyError as exc:
+            return _start_error(envoy, exc, args.envoy_log)
         print(
             f"envoy listening on http://127.0.0.1:{envoy.port}  (admin http://127.0.0.1:{envoy.admin_port})"
         )
+        shown = "Envoy's log" if args.envoy_log else "the filter's log, Envoy's warnings and errors"
         print(
-            f"upstream {upstream[0]}:{upstream[1]}{' (echo)' if echo else ''}; log {envoy.log_path}; Ctrl-C stops"
+            f"upstream {upstream[0]}:{upstream[1]}{' (echo)' if echo else ''}; "
+            f"showing {shown}; Ctrl-C stops"
         )
         sys.stdout.flush()
-        offset = 0
         while envoy.process is not None and envoy.process.poll() is None:
-            text = envoy.log_text()
-            if len(text) > offset:
-                sys.stdout.write(text[offset:])
-                sys.stdout.flush()
-                offset = len(text)
-            time.sleep(0.3)
+            tail.poll()
+            time.sleep(0.2)
+        tail.flush()
         return _err(f"envoy exited with code {envoy.process.returncode if envoy.process else '?'}")
     except EnvoyError as exc:
         return _err(str(exc))
@@ -153,6 +373,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         envoy.stop()
         if echo is not None:
             echo.close()
+        shutil.rmtree(envoy.workdir, ignore_errors=True)
+
+
+def demo_output() -> Path:
+    """Where ``proxywasm demo`` writes its module by default: the user cache
+    (beside the toolchain), never the current folder."""
+    from .toolchain import cache_root
+
+    return cache_root() / "demo" / "add_header.wasm"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -162,22 +391,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if not DEMO_FILTER.is_file():
         return _err(f"the add_header example is not at {DEMO_FILTER} (run from a source checkout)")
-    out = Path(args.output) if args.output else Path.cwd() / "add_header.wasm"
+    out = Path(args.output) if args.output else demo_output()
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         wasm = _build(DEMO_FILTER, out)
-    except BuildError as exc:
+    except (BuildError, OSError) as exc:
         return _err(str(exc))
     with EchoServer() as echo:
         envoy = Envoy(
             envoy_config(
                 [FilterSpec(wasm, configuration='{"value": "world"}')], ("127.0.0.1", echo.port)
-            )
+            ),
+            workdir=_new_workdir(),
         )
         try:
             envoy.start(timeout=300)
-            print(
-                f"Envoy {envoy.port} ready in {envoy.ready_after:.1f} s with {wasm.name}; GET /hello:"
-            )
+            print(f"Envoy {envoy.port} ready in {envoy.ready_after:.1f} s with {wasm}; GET /hello:")
             with urllib.request.urlopen(envoy.url("/hello"), timeout=30) as resp:
                 print(f"HTTP {resp.status}")
                 for name, value in resp.headers.items():
@@ -185,15 +414,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 body = json.loads(resp.read())
             print(f"(upstream saw {body['method']} {body['path']})")
             if resp.headers.get("x-hello") != "world":
-                return _err("the response lacks x-hello: world; see " + str(envoy.log_path))
+                shown = LogFilter().lines(envoy.log_text())
+                return _err("the response lacks x-hello: world\n" + "\n".join(shown))
             print(
                 "\nx-hello: world was added by the Python filter, compiled to wasm, running in Envoy."
             )
             return 0
-        except (EnvoyError, OSError) as exc:
-            return _err(f"{exc}\n{envoy.log_tail()}")
+        except EnvoyError as exc:
+            reason = startup_failure(envoy.log_text()) or str(exc).splitlines()[0].rstrip(":")
+            return _err(f"envoy did not start: {reason}")
+        except OSError as exc:
+            return _err(f"the request to Envoy failed: {exc}")
         finally:
             envoy.stop()
+            shutil.rmtree(envoy.workdir, ignore_errors=True)
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -403,7 +637,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="serve a filter in a real Envoy on 127.0.0.1")
     p.add_argument("file", help="a filter .py (built first) or a .wasm")
     p.add_argument("--config", help="plugin configuration (a JSON string)")
-    p.add_argument("--upstream", help="HOST:PORT of the upstream (default: a local echo server)")
+    p.add_argument(
+        "--upstream",
+        help="HOST:PORT of the upstream, e.g. localhost:8080 (default: a local echo server)",
+    )
+    p.add_argument(
+        "--envoy-log",
+        action="store_true",
+        help="show Envoy's whole log (default: the filter's log lines and Envoy's warnings and errors)",
+    )
     p.add_argument(
         "--port", type=int, default=10000, help="listener port (default 10000; 0 picks one)"
     )
@@ -416,7 +658,9 @@ def main(argv: list[str] | None = None) -> int:
         "demo", help="build the add_header example, serve it and show the header it adds"
     )
     p.add_argument(
-        "-o", "--output", help="where to write add_header.wasm (default: ./add_header.wasm)"
+        "-o",
+        "--output",
+        help="where to write add_header.wasm (default: the user cache, beside the toolchain)",
     )
     p.set_defaults(func=cmd_demo)
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import ipaddress
 import json
 import os
 import re
@@ -168,11 +169,26 @@ def module_sha256(path: Path) -> str:
     return hashlib.sha256(read_module(path)).hexdigest()
 
 
-def _host_port(text: str, option: str) -> tuple[str, int]:
+def _host_port(text: str, option: str, *, name_ok: bool = False) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise DeployError(f"{option} must be HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
+    host = host.strip("[]")
+    if not name_ok and not _is_ip(host):
+        # Envoy binds to addresses: a name would be its "malformed IP address".
+        raise DeployError(
+            f"{option} needs an IP address (Envoy binds to addresses, not names), got {text!r}; "
+            "e.g. 127.0.0.1 or 0.0.0.0"
+        )
+    return host, int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def envoy_bootstrap(
@@ -191,7 +207,9 @@ def envoy_bootstrap(
     """An Envoy bootstrap: ``listen`` -> the wasm HTTP filter -> router -> ``upstream``.
 
     ``failure_policy``: ``closed`` (503 once the VM failed), ``open`` or
-    ``reload`` (a fresh VM); ``fail_open=True`` means ``open``.
+    ``reload`` (a fresh VM); ``fail_open=True`` means ``open``. An ``upstream``
+    host name (``backend:8080``) makes a ``STRICT_DNS`` cluster: Envoy resolves
+    it where it runs, which need not be where this config is printed.
     """
     from .envoy import FilterSpec, envoy_config
 
@@ -205,12 +223,19 @@ def envoy_bootstrap(
         failure_policy=failure_policy,
         name=name or Path(wasm).stem,
     )
-    return envoy_config(
+    upstream_host, upstream_port = _host_port(upstream, "--upstream", name_ok=True)
+    config = envoy_config(
         [spec],
-        _host_port(upstream, "--upstream"),
+        (upstream_host, upstream_port),
         listen=_host_port(listen, "--listen"),
         admin=_host_port(admin, "--admin"),
     )
+    if not _is_ip(upstream_host):
+        for cluster in config["static_resources"]["clusters"]:
+            if cluster["name"] == "upstream":
+                cluster["type"] = "STRICT_DNS"
+                cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return config
 
 
 # -------------------------------------------------------------------------- Istio

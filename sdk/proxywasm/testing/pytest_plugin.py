@@ -13,11 +13,17 @@ only when a test asks for a host.
 
 ``proxywasm_host(wasm="filter.wasm", ...)`` runs a compiled module instead
 (:meth:`HostEmulator.from_wasm`), with the same test code afterwards.
+
+When a test fails and a host it used logged errors (a filter's exception is
+logged with its traceback, natively and compiled, as in Envoy), the report
+gets a section ``filter errors`` with those entries: the assertion says
+``PAUSE != CONTINUE``, the section says why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,8 +37,10 @@ if TYPE_CHECKING:
     from .emulator import HostEmulator
 
 __all__ = [
+    "MAX_ERROR_ENTRIES",
     "BuildFactory",
     "HostFactory",
+    "filter_errors",
     "proxywasm_build",
     "proxywasm_filter_host",
     "proxywasm_host",
@@ -182,8 +190,11 @@ class BuildFactory:
             try:
                 build.build_filter(src, out, backend=backend)
             except build.BuildError as exc:
+                # The CLI's wording: e.g. a host call at import time is a hint, not a backtrace.
+                explain = importlib.import_module("proxywasm_compiler.cli").explain_build_error
                 pytest.fail(
-                    f"proxywasm build --backend {backend} {src} failed:\n{exc}", pytrace=False
+                    f"proxywasm build --backend {backend} {src} failed:\n{explain(str(exc))}",
+                    pytrace=False,
                 )
             self.built[key] = out
         return self.built[key]
@@ -258,6 +269,65 @@ def proxywasm_filter_host(
         return lambda **kwargs: proxywasm_host(module, **kwargs)
     wasm = request.getfixturevalue("proxywasm_build")(path, request.param)
     return lambda **kwargs: proxywasm_host(wasm=wasm, **kwargs)
+
+
+#: At most this many error entries per host in the ``filter errors`` section (the last ones).
+MAX_ERROR_ENTRIES = 10
+
+
+def _hosts_of(item: pytest.Item, call: pytest.CallInfo[None]) -> list[HostEmulator]:
+    """The hosts a failed test used: those its ``proxywasm_host`` made, and any
+    ``HostEmulator`` in the locals of the failing frames (``HostEmulator.from_wasm(...)``
+    called by the test itself)."""
+    emulator = sys.modules.get("proxywasm.testing.emulator")
+    if emulator is None:  # no test made a host in this session
+        return []
+    hosts: list[HostEmulator] = []
+    factory = getattr(item, "funcargs", {}).get("proxywasm_host")
+    if isinstance(factory, HostFactory):
+        hosts.extend(factory.hosts)
+    if call.excinfo is not None:
+        for entry in call.excinfo.traceback:
+            for value in entry.frame.f_locals.values():
+                if isinstance(value, emulator.HostEmulator):
+                    hosts.append(value)
+    unique: list[HostEmulator] = []
+    for host in hosts:
+        if not any(host is seen for seen in unique):
+            unique.append(host)
+    return unique
+
+
+def filter_errors(hosts: list[HostEmulator]) -> str:
+    """The ERROR and CRITICAL log entries of ``hosts`` (a filter's exceptions, traps), or ``""``."""
+    from ..types import LogLevel
+
+    parts: list[str] = []
+    for i, host in enumerate(hosts):
+        entries = [(lvl, msg) for lvl, msg in host.get_all_logs() if lvl >= LogLevel.ERROR]
+        if not entries:
+            continue
+        if len(hosts) > 1:
+            parts.append(f"host {i + 1} of {len(hosts)}:")
+        if len(entries) > MAX_ERROR_ENTRIES:
+            parts.append(f"(the last {MAX_ERROR_ENTRIES} of {len(entries)} entries)")
+            entries = entries[-MAX_ERROR_ENTRIES:]
+        parts.extend(f"[{level.name}] {message.rstrip()}" for level, message in entries)
+    return "\n".join(parts)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Add the ``filter errors`` section to the report of a failed test."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    text = filter_errors(_hosts_of(item, call))
+    if text:
+        report.sections.append(("filter errors", text))
 
 
 def pytest_configure(config: pytest.Config) -> None:
