@@ -410,3 +410,24 @@ def test_a_failing_test_shows_the_filters_traceback(tmp_path: Path) -> None:
         assert "python exception in on_http_request_headers" in text, (name, text)
         assert re.search(r'divide\.py", line 7, in on_http_request_headers', text), (name, text)
         assert "ZeroDivisionError: integer division or modulo by zero" in text, (name, text)
+
+
+def test_build_filter_itself_gives_the_import_time_hint(tmp_path: Path) -> None:
+    # Every caller of the build (the CLI, the pytest fixture, scripts) gets the short form.
+    from proxywasm_compiler.build import BuildError, build_filter
+
+    source = tmp_path / "import_log2.py"
+    source.write_text(
+        "import proxywasm\nfrom proxywasm import RootContext\n\n"
+        'proxywasm.log_info("at import")\n\n\n'
+        "class Root(RootContext):\n    pass\n\n\nproxywasm.set_root_context(Root)\n"
+    )
+    with pytest.raises(BuildError) as caught:
+        build_filter(source, tmp_path / "m.wasm")
+    lines = str(caught.value).splitlines()
+    assert lines[0] == (
+        "importing import_log2.py at build time failed: it called the host (proxy_log) "
+        "at import time"
+    )
+    assert lines[1].startswith("hint: host calls") and len(lines) == 2
+    assert not (tmp_path / "m.wasm").exists()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import secrets
 import tempfile
 import time
@@ -584,5 +585,41 @@ def _explain_snapshot_failure(message: str, source: Path) -> str:
     if "proxy_" in text and (
         "trap" in message or "unreachable" in message or "NotInCallback" in text
     ):
-        hint = "\nhint: host calls (logging, metrics, properties...) are not possible at import time; move them into a callback"
-    return f"importing {source.name} at build time failed:\n{text.strip()}{hint}"
+        hint = f"\n{HOST_CALL_HINT}"
+    return explain_build_error(
+        f"importing {source.name} at build time failed:\n{text.strip()}{hint}"
+    )
+
+
+#: wasmtime's message when the build-time import reaches a host function: the
+#: snapshot has no host, so every ``env.proxy_*`` import is a trap.
+_NO_HOST = re.compile(r"unknown import: `env::(proxy_\w+)` has not been defined")
+_IMPORT_FAILED = re.compile(r"importing (\S+) at build time failed")
+HOST_CALL_HINT = (
+    "hint: host calls (logging, metrics, properties...) are not possible at import time; "
+    "move them into a callback"
+)
+
+
+def explain_build_error(message: str) -> str:
+    """A build error as the filter author should read it.
+
+    A host call at import time (module level) kills the build-time import with
+    a wasm backtrace of some 30 lines that names no line of the filter; it
+    becomes two lines: what happened, the hint, and how to find the line.
+    Other messages are returned unchanged.
+    """
+    found = _NO_HOST.search(message)
+    if found is None:
+        return message
+    name = _IMPORT_FAILED.search(message)
+    what = name.group(1) if name else "the filter"
+    where = (
+        f' (python -c "import {what.removesuffix(".py")}" in its folder shows the line)'
+        if name
+        else ""
+    )
+    return (
+        f"importing {what} at build time failed: it called the host ({found.group(1)}) "
+        f"at import time\n{HOST_CALL_HINT}{where}"
+    )

@@ -81,38 +81,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-#: wasmtime's message when the build-time import reaches a host function: the
-#: snapshot has no host, so every ``env.proxy_*`` import is a trap.
-_NO_HOST = re.compile(r"unknown import: `env::(proxy_\w+)` has not been defined")
-_IMPORT_FAILED = re.compile(r"importing (\S+) at build time failed")
-HOST_CALL_HINT = (
-    "hint: host calls (logging, metrics, properties...) are not possible at import time; "
-    "move them into a callback"
-)
-
-
 def explain_build_error(message: str) -> str:
-    """A build error as the filter author should read it.
+    """A build error as the filter author should read it (see ``build.explain_build_error``)."""
+    from .build import explain_build_error as explain
 
-    A host call at import time (module level) kills the build-time import with
-    a wasm backtrace of some 30 lines that names no line of the filter; it
-    becomes two lines: what happened, the hint, and how to find the line.
-    Other messages are returned unchanged.
-    """
-    found = _NO_HOST.search(message)
-    if found is None:
-        return message
-    name = _IMPORT_FAILED.search(message)
-    what = name.group(1) if name else "the filter"
-    where = (
-        f' (python -c "import {what.removesuffix(".py")}" in its folder shows the line)'
-        if name
-        else ""
-    )
-    return (
-        f"importing {what} at build time failed: it called the host ({found.group(1)}) "
-        f"at import time\n{HOST_CALL_HINT}{where}"
-    )
+    return explain(message)
 
 
 def _policy(args: argparse.Namespace) -> str:
