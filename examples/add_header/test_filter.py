@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from proxywasm import Action, LogLevel
-from proxywasm.testing import HostEmulator, load_filter
+from proxywasm.testing import HostEmulator
 
 HERE = Path(__file__).resolve().parent
 #: The filter the plugin's proxywasm_filter_host runs, natively and compiled.
@@ -23,8 +23,6 @@ PROXYWASM_FILTER = HERE / "filter.py"
 #: The backends that build this filter; each runs every test below.
 PROXYWASM_BACKENDS = ("cpython", "compact")
 
-
-filter_module = load_filter(PROXYWASM_FILTER)
 
 MakeHost = Callable[..., HostEmulator]
 
@@ -97,12 +95,26 @@ def test_configuration_without_value_keeps_the_default(make_host: MakeHost) -> N
     assert ("x-hello", "world") in response
 
 
-def test_invalid_configuration_is_rejected() -> None:
-    host = HostEmulator(filter_module.Root, plugin_configuration=b"not json")
+def test_invalid_configuration_is_rejected(make_host: MakeHost) -> None:
+    host = make_host(plugin_configuration=b"not json", start=False)
     assert host.start_vm()
     assert host.start_plugin() is False  # Envoy would refuse the plugin
-    [error] = host.get_logs(LogLevel.ERROR)
-    assert "on_configure" in error and "JSONDecodeError" in error
+    # A ConfigError from get_plugin_configuration_json: one line, no traceback.
+    assert host.get_logs(LogLevel.ERROR) == [
+        (
+            "on_configure rejected the configuration: plugin configuration is not valid JSON:"
+            " Expecting value (line 1, column 1)"
+        )
+    ]
+
+
+def test_configuration_that_is_not_an_object_is_rejected(make_host: MakeHost) -> None:
+    host = make_host(plugin_configuration=b'["there"]', start=False)
+    assert host.start_vm()
+    assert host.start_plugin() is False
+    assert host.get_logs(LogLevel.ERROR) == [
+        'on_configure rejected the configuration: add_header: expected a JSON object, {"value": "..."}'
+    ]
 
 
 @pytest.mark.parametrize("path", ["/", "/hello", "/a/b?c=d&e=%20f"])

@@ -25,15 +25,8 @@ would let clients create unbounded stats. Plugin configuration (JSON,
 optional): ``{"prefix": "custom_metrics"}``.
 """
 
-import json
-
 import proxywasm
-from proxywasm import Action, HttpContext, RootContext
-
-
-class ConfigError(ValueError):
-    """The plugin configuration does not follow the documented shape."""
-
+from proxywasm import Action, ConfigError, HttpContext, RootContext
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")
 CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
@@ -66,9 +59,7 @@ class Metrics:
         self.in_flight.define()
 
 
-class CustomMetrics(HttpContext):
-    root: "Root"
-
+class CustomMetrics(HttpContext["Root"]):
     def __init__(self, context_id: int, root: "Root") -> None:
         super().__init__(context_id, root)
         self.metrics = root.metrics  # a reconfiguration does not move a running stream's numbers
@@ -78,7 +69,7 @@ class CustomMetrics(HttpContext):
         self.body_bytes = 0
 
     def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
-        method = (self.get_http_request_header(":method") or "").upper()
+        method = self.request.method.upper()  # "" without a :method
         self.metrics.requests[method if method in METHODS else "OTHER"].increment()
         self.metrics.in_flight.increment(1)
         self.in_flight = True
@@ -87,7 +78,9 @@ class CustomMetrics(HttpContext):
 
     def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         self.responded = True
-        self.metrics.responses[status_class(self.get_http_response_header(":status"))].increment()
+        # The header's text, not response.status: "other" must cover a status that is no number.
+        status = self.response.headers.get(":status")
+        self.metrics.responses[status_class(status)].increment()
         if self.started_ns:
             elapsed_ns = self.get_current_time_nanoseconds() - self.started_ns
             self.metrics.latency_ms.record(max(0, elapsed_ns) // NS_PER_MS)
@@ -109,35 +102,32 @@ class CustomMetrics(HttpContext):
 
 
 class Root(RootContext):
+    http_context = CustomMetrics
+
     def __init__(self, context_id: int) -> None:
         super().__init__(context_id)
         self.metrics = Metrics("custom_metrics")
 
     def on_configure(self, plugin_configuration_size: int) -> bool:
-        raw = self.get_plugin_configuration()
-        try:
-            config = json.loads(raw) if raw else {}
-            if not isinstance(config, dict) or set(config) - {"prefix"}:
-                raise ConfigError('expected {"prefix": "..."}')
-            prefix = config.get("prefix", "custom_metrics")
-            if (
-                not isinstance(prefix, str)
-                or not prefix
-                or prefix.startswith(".")
-                or prefix.endswith(".")
-            ):
-                raise ConfigError(
-                    "prefix must be a non-empty string, without a leading or trailing dot"
-                )
-        except ValueError as exc:
-            proxywasm.log_error(f"custom_metrics: invalid configuration: {exc}")
-            return False
+        config = self.get_plugin_configuration_json()  # None without a configuration
+        if config is None:
+            config = {}
+        if not isinstance(config, dict) or set(config) - {"prefix"}:
+            raise ConfigError('custom_metrics: expected {"prefix": "..."}')
+        prefix = config.get("prefix", "custom_metrics")
+        if (
+            not isinstance(prefix, str)
+            or not prefix
+            or prefix.startswith(".")
+            or prefix.endswith(".")
+        ):
+            raise ConfigError(
+                "custom_metrics: prefix must be a non-empty string,"
+                " without a leading or trailing dot"
+            )
         self.metrics = Metrics(prefix)
         self.metrics.define_all()
         return True
-
-    def create_http_context(self, context_id: int) -> HttpContext:
-        return CustomMetrics(context_id, self)
 
 
 proxywasm.set_root_context(Root)

@@ -189,13 +189,33 @@ def test_default_prefix_without_configuration(make_host: MakeHost) -> None:
     assert host.get_metric(f"{P}.requests.GET") == 1
 
 
+PREFIX_RULE = "custom_metrics: prefix must be a non-empty string, without a leading or trailing dot"
+
+
 @pytest.mark.parametrize(
-    "configuration",
-    [b"{", b"[]", {"prefix": ""}, {"prefix": 3}, {"prefix": "a."}, {"prefix": "x", "more": 1}],
+    ("configuration", "message"),
+    [
+        (
+            b"{",
+            (
+                "plugin configuration is not valid JSON: "
+                "Expecting property name enclosed in double quotes (line 1, column 2)"
+            ),
+        ),
+        (b"[]", 'custom_metrics: expected {"prefix": "..."}'),
+        ({"prefix": ""}, PREFIX_RULE),
+        ({"prefix": 3}, PREFIX_RULE),
+        ({"prefix": "a."}, PREFIX_RULE),
+        ({"prefix": "x", "more": 1}, 'custom_metrics: expected {"prefix": "..."}'),
+    ],
 )
-def test_invalid_configuration_is_rejected(make_host: MakeHost, configuration: Any) -> None:
+def test_invalid_configuration_is_rejected(
+    make_host: MakeHost, configuration: Any, message: str
+) -> None:
     host = make_host(plugin_configuration=configuration, start=False)
     assert host.start_vm()
     assert host.start_plugin() is False
-    [error] = host.get_logs(LogLevel.ERROR)
-    assert error.startswith("custom_metrics: invalid configuration: ")
+    # A ConfigError: one error line, no traceback, and no metric defined.
+    assert host.get_logs(LogLevel.ERROR) == [f"on_configure rejected the configuration: {message}"]
+    with pytest.raises(KeyError):
+        host.get_metric(f"{P}.requests.GET")

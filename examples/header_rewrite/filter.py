@@ -19,22 +19,17 @@ list may name a header twice); ``rename`` takes an object or a list of
 ``[from, to]`` pairs. Header names are matched case-insensitively.
 Pseudo-headers (``:path``, ``:status``...) may be ``set`` but not renamed,
 removed or added. A configuration that breaks these rules is rejected
-(``on_configure`` returns False, so Envoy refuses the plugin).
+(a ``ConfigError``: one error line, ``on_configure`` returns False, so
+Envoy refuses the plugin).
 """
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 import proxywasm
-from proxywasm import Action, HttpContext, RootContext
+from proxywasm import Action, ConfigError, HeaderMap, HttpContext, RootContext
 
 DIRECTIONS = ("request", "response")
 OPERATIONS = ("rename", "remove", "set", "add")
-
-
-class ConfigError(ValueError):
-    """The plugin configuration does not follow the documented shape."""
 
 
 def _pairs(value: Any, what: str) -> list[tuple[str, str]]:
@@ -88,84 +83,62 @@ class Rules:
     def __bool__(self) -> bool:
         return bool(self.rename or self.remove or self.set or self.add)
 
-    def apply(
-        self,
-        get_all: Callable[[], list[tuple[str, str]]],
-        add: Callable[[str, str], None],
-        set_one: Callable[[str, str], None],
-        remove: Callable[[str], None],
-    ) -> None:
-        """Apply the rules through the direction's header functions."""
-        if self.rename:
-            current = get_all()
-            for old, new in self.rename:
-                values = [v for k, v in current if k == old]
-                if not values:
-                    continue
-                remove(old)
-                remove(new)
-                for value in values:
-                    add(new, value)
-                current = get_all()
+    def apply(self, headers: HeaderMap) -> None:
+        """Apply the rules to one direction's live, case-insensitive header map."""
+        for old, new in self.rename:
+            values = headers.get_all(old)
+            if not values:
+                continue
+            headers.pop(old, None)
+            headers.pop(new, None)  # the new name replaces any header already there
+            for value in values:
+                headers.add(new, value)
         for name in self.remove:
-            remove(name)
+            headers.pop(name, None)
         for name, value in self.set:
-            set_one(name, value)
+            headers[name] = value
         for name, value in self.add:
-            add(name, value)
+            headers.add(name, value)
 
 
-class HeaderRewrite(HttpContext):
-    root: "Root"
-
+class HeaderRewrite(HttpContext["Root"]):
     def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         rules = self.root.request
         if rules:
-            rules.apply(
-                self.get_http_request_headers,
-                self.add_http_request_header,
-                self.set_http_request_header,
-                self.remove_http_request_header,
-            )
+            rules.apply(self.request.headers)
         return Action.CONTINUE
 
     def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         rules = self.root.response
         if rules:
-            rules.apply(
-                self.get_http_response_headers,
-                self.add_http_response_header,
-                self.set_http_response_header,
-                self.remove_http_response_header,
-            )
+            rules.apply(self.response.headers)
         return Action.CONTINUE
 
 
 class Root(RootContext):
+    http_context = HeaderRewrite
+
     def __init__(self, context_id: int) -> None:
         super().__init__(context_id)
         self.request = Rules({}, "request")
         self.response = Rules({}, "response")
 
     def on_configure(self, plugin_configuration_size: int) -> bool:
-        raw = self.get_plugin_configuration()
-        try:
-            config = json.loads(raw) if raw else {}
-            if not isinstance(config, dict):
-                raise ConfigError("the configuration must be a JSON object")
-            unknown = set(config) - set(DIRECTIONS)
-            if unknown:
-                raise ConfigError(f"unknown keys {sorted(unknown)} (allowed: request, response)")
-            request = Rules(config.get("request", {}), "request")
-            response = Rules(config.get("response", {}), "response")
-        except (ValueError, ConfigError) as exc:  # json.JSONDecodeError is a ValueError
-            proxywasm.log_error(f"header_rewrite: invalid configuration: {exc}")
-            return False
+        config = self.get_plugin_configuration_json()  # None without a configuration
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise ConfigError("header_rewrite: the configuration must be a JSON object")
+        unknown = set(config) - set(DIRECTIONS)
+        if unknown:
+            raise ConfigError(
+                f"header_rewrite: unknown keys {sorted(unknown)} (allowed: request, response)"
+            )
+        # Both directions are validated before either replaces the rules in force.
+        request = Rules(config.get("request", {}), "header_rewrite: request")
+        response = Rules(config.get("response", {}), "header_rewrite: response")
         self.request, self.response = request, response
         return True
-
-    def create_http_context(self, context_id: int) -> HttpContext:
-        return HeaderRewrite(context_id, self)
 
 
 proxywasm.set_root_context(Root)

@@ -31,12 +31,7 @@ import json
 from typing import Any
 
 import proxywasm
-from proxywasm import Action, HttpContext, RootContext
-
-
-class ConfigError(ValueError):
-    """The plugin configuration does not follow the documented shape."""
-
+from proxywasm import Action, ConfigError, HttpContext, RootContext
 
 RESPONSES = proxywasm.Counter("json_redaction.responses")
 FIELDS = proxywasm.Counter("json_redaction.fields")
@@ -107,9 +102,7 @@ class Redactor:
         return count
 
 
-class JsonRedaction(HttpContext):
-    root: "Root"
-
+class JsonRedaction(HttpContext["Root"]):
     def __init__(self, context_id: int, root: "Root") -> None:
         super().__init__(context_id, root)
         self.buffering = False
@@ -117,11 +110,12 @@ class JsonRedaction(HttpContext):
     def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         if end_of_stream:
             return Action.CONTINUE  # no body
-        content_type = self.get_http_response_header("content-type") or ""
-        encoding = self.get_http_response_header("content-encoding") or "identity"
+        headers = self.response.headers  # read from the host once for both lookups
+        content_type = headers.get("content-type") or ""
+        encoding = headers.get("content-encoding") or "identity"
         if is_json(content_type) and encoding.lower() == "identity":
             self.buffering = True
-            self.remove_http_response_header("content-length")
+            headers.pop("content-length", None)
         return Action.CONTINUE
 
     def on_http_response_body(self, body_size: int, end_of_stream: bool) -> Action:
@@ -130,11 +124,12 @@ class JsonRedaction(HttpContext):
         if not end_of_stream:
             return Action.PAUSE  # keep buffering; the next call sees everything so far
         self.buffering = False
-        body = self.get_http_response_body(0, body_size)
-        if not body:
+        body = self.response.body  # the whole buffered body, body_size bytes
+        data = body.read()
+        if not data:
             return Action.CONTINUE
         try:
-            document = json.loads(body)
+            document = json.loads(data)
         except (
             ValueError,
             RecursionError,
@@ -148,13 +143,13 @@ class JsonRedaction(HttpContext):
         if count:
             RESPONSES.increment()
             FIELDS.increment(count)
-            self.set_http_response_body(
-                json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-            )
+            body.replace(json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode())
         return Action.CONTINUE
 
 
 class Root(RootContext):
+    http_context = JsonRedaction
+
     def __init__(self, context_id: int) -> None:
         super().__init__(context_id)
         self.redactor = Redactor(["password", "ssn"], "[REDACTED]")
@@ -165,28 +160,21 @@ class Root(RootContext):
         return True
 
     def on_configure(self, plugin_configuration_size: int) -> bool:
-        raw = self.get_plugin_configuration()
-        try:
-            config = json.loads(raw) if raw else {}
-            if not isinstance(config, dict):
-                raise ConfigError("the configuration must be a JSON object")
-            unknown = set(config) - {"fields", "replacement"}
-            if unknown:
-                raise ConfigError(f"unknown keys {sorted(unknown)}")
-            fields = config.get("fields", ["password", "ssn"])
-            if not isinstance(fields, list) or not all(
-                isinstance(f, str) and f and "" not in f.split(".") for f in fields
-            ):
-                raise ConfigError("fields must be a list of names or dotted paths")
-            replacement = config.get("replacement", "[REDACTED]")
-        except ValueError as exc:
-            proxywasm.log_error(f"json_redaction: invalid configuration: {exc}")
-            return False
-        self.redactor = Redactor(fields, replacement)
+        config = self.get_plugin_configuration_json()  # None without a configuration
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise ConfigError("json_redaction: the configuration must be a JSON object")
+        unknown = set(config) - {"fields", "replacement"}
+        if unknown:
+            raise ConfigError(f"json_redaction: unknown keys {sorted(unknown)}")
+        fields = config.get("fields", ["password", "ssn"])
+        if not isinstance(fields, list) or not all(
+            isinstance(f, str) and f and "" not in f.split(".") for f in fields
+        ):
+            raise ConfigError("json_redaction: fields must be a list of names or dotted paths")
+        self.redactor = Redactor(fields, config.get("replacement", "[REDACTED]"))
         return True
-
-    def create_http_context(self, context_id: int) -> HttpContext:
-        return JsonRedaction(context_id, self)
 
 
 proxywasm.set_root_context(Root)

@@ -27,16 +27,9 @@ Allowed responses carry ``x-ratelimit-limit`` (burst) and
 ``x-ratelimit-remaining`` (whole tokens left after this request).
 """
 
-import json
-
 import proxywasm
-from proxywasm import Action, HttpContext, RootContext
+from proxywasm import Action, ConfigError, HttpContext, RootContext
 from proxywasm.shared import SharedDataContendedError, ensure_shared_data, update_shared_data
-
-
-class ConfigError(ValueError):
-    """The plugin configuration does not follow the documented shape."""
-
 
 ALLOWED = proxywasm.Counter("rate_limit.allowed")
 LIMITED = proxywasm.Counter("rate_limit.limited")
@@ -70,9 +63,7 @@ def refill(value: bytes | None, now_ns: int, rate: float, burst: int) -> float:
     return min(float(burst), tokens + elapsed_ns * rate / NS_PER_S)
 
 
-class RateLimit(HttpContext):
-    root: "Root"
-
+class RateLimit(HttpContext["Root"]):
     def __init__(self, context_id: int, root: "Root") -> None:
         super().__init__(context_id, root)
         self.remaining = -1
@@ -82,7 +73,7 @@ class RateLimit(HttpContext):
     def client_key(self) -> str:
         header = self.root.key_header
         if header:
-            value = self.get_http_request_header(header)
+            value = self.request.headers.get(header)
             if value:
                 return "h:" + value
         address = self.get_property_str(["source", "address"])
@@ -131,12 +122,14 @@ class RateLimit(HttpContext):
 
     def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         if self.remaining >= 0:  # not for our own 429
-            self.set_http_response_header("x-ratelimit-limit", str(self.root.burst))
-            self.set_http_response_header("x-ratelimit-remaining", str(self.remaining))
+            headers = self.response.headers
+            headers["x-ratelimit-limit"] = str(self.root.burst)
+            headers["x-ratelimit-remaining"] = str(self.remaining)
         return Action.CONTINUE
 
 
 class Root(RootContext):
+    http_context = RateLimit
     rate = 10.0
     burst = 20
     key_header = ""
@@ -147,32 +140,26 @@ class Root(RootContext):
         return True
 
     def on_configure(self, plugin_configuration_size: int) -> bool:
-        raw = self.get_plugin_configuration()
-        try:
-            config = json.loads(raw) if raw else {}
-            if not isinstance(config, dict):
-                raise ConfigError("the configuration must be a JSON object")
-            unknown = set(config) - {"requests_per_second", "burst", "key_header"}
-            if unknown:
-                raise ConfigError(f"unknown keys {sorted(unknown)}")
-            rate = config.get("requests_per_second", self.rate)
-            burst = config.get("burst", self.burst)
-            key_header = config.get("key_header", self.key_header)
-            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
-                raise ConfigError("requests_per_second must be a number > 0")
-            if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
-                raise ConfigError("burst must be an integer >= 1")
-            if not isinstance(key_header, str):
-                raise ConfigError("key_header must be a string")
-        except ValueError as exc:
-            proxywasm.log_error(f"rate_limit: invalid configuration: {exc}")
-            return False
+        config = self.get_plugin_configuration_json()  # None without a configuration
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise ConfigError("rate_limit: the configuration must be a JSON object")
+        unknown = set(config) - {"requests_per_second", "burst", "key_header"}
+        if unknown:
+            raise ConfigError(f"rate_limit: unknown keys {sorted(unknown)}")
+        rate = config.get("requests_per_second", self.rate)
+        burst = config.get("burst", self.burst)
+        key_header = config.get("key_header", self.key_header)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+            raise ConfigError("rate_limit: requests_per_second must be a number > 0")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ConfigError("rate_limit: burst must be an integer >= 1")
+        if not isinstance(key_header, str):
+            raise ConfigError("rate_limit: key_header must be a string")
         self.rate, self.burst, self.key_header = float(rate), burst, key_header.lower()
         ensure_shared_data(LOCK_KEY)  # every VM configures before it serves
         return True
-
-    def create_http_context(self, context_id: int) -> HttpContext:
-        return RateLimit(context_id, self)
 
 
 proxywasm.set_root_context(Root)

@@ -274,27 +274,39 @@ def test_valid_configurations(make_host: MakeHost, config: dict[str, Any], burst
         assert host.get_shared_data("rate_limit:h:k1")[0] is not None
 
 
+RATE_RULE = "rate_limit: requests_per_second must be a number > 0"
+BURST_RULE = "rate_limit: burst must be an integer >= 1"
+
+
 @pytest.mark.parametrize(
-    "configuration",
+    ("configuration", "message"),
     [
-        b"{",
-        b"[1]",
-        {"rps": 1},
-        {"requests_per_second": 0},
-        {"requests_per_second": -1},
-        {"requests_per_second": "5"},
-        {"requests_per_second": True},
-        {"burst": 0},
-        {"burst": 1.5},
-        {"key_header": 7},
+        (
+            b"{",
+            (
+                "plugin configuration is not valid JSON: "
+                "Expecting property name enclosed in double quotes (line 1, column 2)"
+            ),
+        ),
+        (b"[1]", "rate_limit: the configuration must be a JSON object"),
+        ({"rps": 1}, "rate_limit: unknown keys ['rps']"),
+        ({"requests_per_second": 0}, RATE_RULE),
+        ({"requests_per_second": -1}, RATE_RULE),
+        ({"requests_per_second": "5"}, RATE_RULE),
+        ({"requests_per_second": True}, RATE_RULE),
+        ({"burst": 0}, BURST_RULE),
+        ({"burst": 1.5}, BURST_RULE),
+        ({"key_header": 7}, "rate_limit: key_header must be a string"),
     ],
 )
-def test_invalid_configuration_is_rejected(make_host: MakeHost, configuration: Any) -> None:
+def test_invalid_configuration_is_rejected(
+    make_host: MakeHost, configuration: Any, message: str
+) -> None:
     host = make_host(plugin_configuration=configuration, start=False)
     assert host.start_vm()
     assert host.start_plugin() is False
-    [error] = host.get_logs(LogLevel.ERROR)
-    assert error.startswith("rate_limit: invalid configuration: ")
+    # A ConfigError: the SDK logs its message as one line, without a traceback.
+    assert host.get_logs(LogLevel.ERROR) == [f"on_configure rejected the configuration: {message}"]
 
 
 class RacingHost(HostEmulator):

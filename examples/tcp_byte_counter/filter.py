@@ -29,8 +29,8 @@ DOWNSTREAM_BYTES = proxywasm.Counter("tcp_byte_counter.downstream_bytes")
 UPSTREAM_BYTES = proxywasm.Counter("tcp_byte_counter.upstream_bytes")
 
 
-class ByteCounter(StreamContext):
-    def __init__(self, context_id: int, root: RootContext) -> None:
+class ByteCounter(StreamContext["Root"]):
+    def __init__(self, context_id: int, root: "Root") -> None:
         super().__init__(context_id, root)
         self.bytes_in = 0
         self.bytes_out = 0
@@ -68,13 +68,12 @@ class ByteCounter(StreamContext):
 
 
 class Root(RootContext):
+    stream_context = ByteCounter  # one ByteCounter(context_id, root) per connection
+
     def on_vm_start(self, vm_configuration_size: int) -> bool:
         for metric in (CONNECTIONS, ACTIVE, DOWNSTREAM_BYTES, UPSTREAM_BYTES):
             metric.define()  # now, so Envoy's /stats lists it from the start, at 0
         return True
-
-    def create_stream_context(self, context_id: int) -> StreamContext:
-        return ByteCounter(context_id, self)
 
 
 proxywasm.set_root_context(Root)

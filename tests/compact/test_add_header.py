@@ -100,33 +100,24 @@ def test_configured_value(make_host: MakeHost, configuration: Any, expected: str
     assert ("x-hello", expected) in response
 
 
+NOT_AN_OBJECT = 'add_header: expected a JSON object, {"value": "..."}'
+
+
 @pytest.mark.parametrize(
     ("configuration", "error"),
     [
-        (b"not json", "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"),
-        (
-            b'{"value": }',
-            "json.decoder.JSONDecodeError: Expecting value: line 1 column 11 (char 10)",
-        ),
+        (b"not json", "not valid JSON: Expecting value (line 1, column 1)"),
+        (b'{"value": }', "not valid JSON: Expecting value (line 1, column 11)"),
         (
             b'{\n "a": 1,\n}',
-            (
-                "json.decoder.JSONDecodeError: Expecting property name enclosed in double "
-                "quotes: line 3 column 1 (char 11)"
-            ),
+            "not valid JSON: Expecting property name enclosed in double quotes (line 3, column 1)",
         ),
-        (
-            b'{"a" 1}',
-            "json.decoder.JSONDecodeError: Expecting ':' delimiter: line 1 column 6 (char 5)",
-        ),
-        (b"[1 2]", "AttributeError: 'list' object has no attribute 'get'"),
-        (
-            b'{"a": "x',
-            "json.decoder.JSONDecodeError: Unterminated string starting at: line 1 column 7 (char 6)",
-        ),
-        (b"{} x", "json.decoder.JSONDecodeError: Extra data: line 1 column 4 (char 3)"),
-        (b"[1]", "AttributeError: 'list' object has no attribute 'get'"),
-        (b'"s"', "AttributeError: 'str' object has no attribute 'get'"),
+        (b'{"a" 1}', "not valid JSON: Expecting ':' delimiter (line 1, column 6)"),
+        (b"[1 2]", "not valid JSON: Expecting ',' delimiter (line 1, column 4)"),
+        (b'{"a": "x', "not valid JSON: Unterminated string starting at (line 1, column 7)"),
+        (b"{} x", "not valid JSON: Extra data (line 1, column 4)"),
+        (b"[1]", NOT_AN_OBJECT),
+        (b'"s"', NOT_AN_OBJECT),
     ],
 )
 def test_invalid_configuration_is_rejected(
@@ -134,12 +125,10 @@ def test_invalid_configuration_is_rejected(
 ) -> None:
     host = make_host(plugin_configuration=configuration)
     assert host.start_plugin() is False
-    [entry] = host.get_logs(LogLevel.ERROR)
-    lines = entry.splitlines()
-    assert lines[0] == "python exception in on_configure (context 1):"
-    assert lines[-1] == error or (b"[1 2]" == configuration and "delimiter" in lines[-1])
-    frames = [ln.strip() for ln in lines if ln.startswith("  File ") and str(ADD_HEADER) in ln]
-    assert frames == [f'File "{ADD_HEADER}", line 31, in on_configure']
+    prefix = "on_configure rejected the configuration: "
+    if error.startswith("not valid JSON"):
+        prefix += "plugin configuration is "
+    assert host.get_logs(LogLevel.ERROR) == [prefix + error]
 
 
 @pytest.mark.parametrize("path", ["/", "/hello", "/a/b?c=d&e=%20f", None])
