@@ -72,6 +72,15 @@ def serialize_map(
     return _U32.pack(len(items)) + sizes + data
 
 
+def serialize_pairs(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """:func:`serialize_map` for pairs that are already ``bytes`` (a host's own maps): no checks."""
+    n = len(pairs)
+    if not n:
+        return b"\x00\x00\x00\x00"
+    sizes = b"".join([_U32_PAIR.pack(len(k), len(v)) for k, v in pairs])
+    return _U32.pack(n) + sizes + b"".join([k + b"\x00" + v + b"\x00" for k, v in pairs])
+
+
 def deserialize_map(data: bytes) -> list[tuple[bytes, bytes]]:
     """Parse a serialised map into ``(name, value)`` byte pairs.
 

@@ -654,10 +654,10 @@ class Dispatcher:
         """The failure policy for a coroutine that raised after it had paused its stream."""
         if task.stream < 0:
             return  # a root context's: logged, nothing to stop
-        if task.stream in (int(StreamType.DOWNSTREAM), int(StreamType.UPSTREAM)):
-            if not self._fail_open(task.context_id):
-                self._fail_tcp(task.context_id)
-                return
+        tcp = task.stream in (int(StreamType.DOWNSTREAM), int(StreamType.UPSTREAM))
+        if tcp and not self._fail_open(task.context_id):
+            self._fail_tcp(task.context_id)
+            return
         if self._fail_open(task.context_id):
             try:
                 hc.continue_stream(task.stream)

@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import ClassVar
 
-from .._serde import MapSerializationError, deserialize_map, serialize_map
+from .._serde import MapSerializationError, deserialize_map, serialize_map, serialize_pairs
 from ..types import Action, BufferType, LogLevel, MapType, MetricType, Status, StreamType
 from .state import (
     GrpcCallAttributes,
@@ -398,7 +398,7 @@ class AbiHost:
         if m is None:
             status = self._map_status(map_id)
             return (OK, serialize_map([])) if status == BAD_ARGUMENT else (NOT_FOUND, b"")
-        return OK, serialize_map(m)
+        return OK, serialize_pairs(m)
 
     def proxy_set_header_map_pairs(self, map_id: int, serialized_pairs: bytes) -> int:
         status, m = self._writable_map(map_id)

@@ -84,6 +84,14 @@ def _release() -> None:
     if _ENGINE is not None:
         _ENGINE.close()
         _ENGINE = None
+    # Objects still referenced (hosts kept in module globals) are finalised during
+    # interpreter shutdown, after wasmtime's globals: the process is ending and the
+    # OS frees their memory, so their finalizers have nothing left to do.
+    try:
+        from wasmtime._managed import Managed
+    except ImportError:  # a wasmtime without that base class: nothing to quiet
+        return
+    Managed.__del__ = lambda self: None  # type: ignore[method-assign]
 
 
 def _compiled(engine: Any, path: Path) -> Any:
