@@ -7,7 +7,11 @@
   (``crt1-reactor.o``: exports ``_initialize``) with ``--no-entry
   --export-memory --stack-first -z stack-size=N``, our objects, then
   libpython / libmpdec / libexpat, then zig's ``libc.a``, ``libzigc.a``,
-  ``libcompiler_rt.a``;
+  ``libcompiler_rt.a``; ``--gc-sections``, ``--strip-debug`` (the name
+  section stays for the trim pass, which drops it) and ``--emit-relocs``;
+* prune: with those relocations, the built-in methods no Python code of the
+  module looks up are replaced (:func:`dce.prune_methods`, names from
+  :func:`python_names`); the relocation sections go;
 * check: the module's imports must be ``env.*`` (proxy-wasm host functions)
   or one of the WASI functions Envoy provides; ``wasi_stubs.c`` defines the
   rest inside the module.
@@ -15,14 +19,18 @@
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import dataclasses
+import os
+import re
 import shlex
 import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from . import dce
 from .freeze import FrozenModule, frozen_c_source
 from .toolchain import Toolchain
 from .wasmbin import parse_module
@@ -48,6 +56,11 @@ ENVOY_WASI_IMPORTS = frozenset(
 )
 WASI_MODULE = "wasi_snapshot_preview1"
 HOST_MODULE = "env"
+
+#: Set (to anything non-empty) to keep the name section and write a link map
+#: ``<out>.map`` next to the linked module: what ``benchmarks/code_profile.py``
+#: reads to say where the code comes from. Function indices do not change.
+PROFILE_ENV = "PROXYWASM_LINK_PROFILE"
 
 DEFAULT_STACK_SIZE = 1 << 20  # 1 MiB: CPython 3.11 recursion in wasm needs room
 C_FLAGS = ("-O2",)
@@ -97,6 +110,7 @@ def link_cmd(
     exports: Iterable[str] = (),
     stack_size: int = DEFAULT_STACK_SIZE,
     strip: bool = True,
+    emit_relocs: bool = False,
 ) -> list[str]:
     cmd = tc.zig_cmd(
         "wasm-ld",
@@ -107,8 +121,15 @@ def link_cmd(
         f"stack-size={stack_size}",
         "--gc-sections",
     )
-    if strip:
-        cmd.append("--strip-all")
+    profile = bool(os.environ.get(PROFILE_ENV))
+    if strip and not profile:
+        # Debug info goes; the name section stays, for the trim pass (dce.py) to
+        # find the functions it replaces by name. It drops the section itself.
+        cmd.append("--strip-debug")
+    if profile:
+        cmd.append(f"--Map={out}.map")
+    if emit_relocs:  # for dce.prune_methods, which drops them
+        cmd.append("--emit-relocs")
     for name in exports:
         cmd.append(f"--export={name}")
     cmd += ["-o", str(out), str(tc.crt1_reactor)]
@@ -148,6 +169,8 @@ class BuildResult:
     imports: list[tuple[str, str]]
     compile_cmds: list[list[str]]
     link_cmd: list[str]
+    #: What the method pruning did (None when it did not run).
+    pruned: dce.MethodPruneResult | None = None
 
 
 def build_module(
@@ -162,8 +185,14 @@ def build_module(
     stack_size: int = DEFAULT_STACK_SIZE,
     strip: bool = True,
     workdir: Path | None = None,
+    prune: bool | None = None,
 ) -> BuildResult:
-    """Compile runtime.c, wasi_stubs.c, the frozen-module table and extra_sources; link; check."""
+    """Compile runtime.c, wasi_stubs.c, the frozen-module table and extra_sources; link; check.
+
+    ``prune``: replace the built-in methods no Python code of the module names
+    (:func:`dce.prune_methods`); None follows ``PROXYWASM_TRIM`` (on unless
+    ``safe`` or ``noprune``).
+    """
     with tempfile.TemporaryDirectory(prefix="pw-link-") as td:
         work = workdir or Path(td)
         work.mkdir(parents=True, exist_ok=True)
@@ -176,7 +205,112 @@ def build_module(
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(cmds)) as pool:
             for f in [pool.submit(_run, c, f"compiling {s.name}") for c, s in zip(cmds, sources)]:
                 f.result()
-        lcmd = link_cmd(tc, objects, out, exports=exports, stack_size=stack_size, strip=strip)
+        if prune is None:
+            prune = dce.trim_options().prune
+        lcmd = link_cmd(
+            tc, objects, out, exports=exports, stack_size=stack_size, strip=strip, emit_relocs=prune
+        )
         _run(lcmd, f"linking {out.name}")
+    pruned = None
+    if prune:
+        pruned = dce.prune_methods(out.read_bytes(), python_names(tc, modules))
+        out.write_bytes(pruned.wasm)
     imports = check_imports(out)
-    return BuildResult(out, imports, cmds, lcmd)
+    return BuildResult(out, imports, cmds, lcmd, pruned)
+
+
+#: Modules libpython froze itself that every interpreter imports at start-up.
+STARTUP_FROZEN = (
+    "importlib._bootstrap",
+    "importlib._bootstrap_external",
+    "zipimport",
+    "codecs",
+    "io",
+    "abc",
+)
+#: What Modules/getpath.py, which libpython runs at start-up to compute its
+#: paths (frozen, but not shipped as source), calls of its ``getpath`` module.
+GETPATH_NAMES = frozenset(
+    {
+        "abspath",
+        "basename",
+        "dirname",
+        "hassuffix",
+        "isabs",
+        "isdir",
+        "isfile",
+        "isxfile",
+        "joinpath",
+        "readlines",
+        "realpath",
+        "warn",
+        "nowarn",
+    }
+)
+#: Other names of libpython's frozen modules.
+_FROZEN_ALIASES = {
+    "_frozen_importlib": "importlib._bootstrap",
+    "_frozen_importlib_external": "importlib._bootstrap_external",
+    "os.path": "posixpath",
+}
+
+
+def _frozen_sources(tc: Toolchain) -> dict[str, Path]:
+    """libpython's own frozen modules (``FROZEN_FILES_IN`` of the Makefile) and their sources."""
+    makefile = tc.stdlib_dir / "config-3.11-wasm32-wasi" / "Makefile"
+    text = makefile.read_text(errors="replace") if makefile.is_file() else ""
+    frozen_in = text[text.find("FROZEN_FILES_IN") :]
+    frozen_in = frozen_in[: frozen_in.find("\n\n")]
+    out: dict[str, Path] = {}
+    for rel in re.findall(r"Lib/([\w/]+)\.py", frozen_in):
+        src = tc.stdlib_dir / f"{rel}.py"
+        name = rel.replace("/", ".").removesuffix(".__init__")
+        if src.is_file():
+            out[name] = src
+    return out
+
+
+def _imports(source: bytes) -> set[str]:
+    """Every module an ``import`` statement of ``source`` names (function-level ones too)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return {_FROZEN_ALIASES.get(n, n) for n in out}
+
+
+def python_names(tc: Toolchain, modules: Iterable[FrozenModule]) -> set[str]:
+    """Every name Python code in the module can look up, for dce.prune_methods.
+
+    The names our frozen modules' code looks up (:func:`dce.code_names`),
+    those of the modules libpython froze itself that can run (imported at
+    start-up, or by our modules, and what they import in turn; read from
+    the toolchain's sources), what its start-up path computation calls
+    (:data:`GETPATH_NAMES`) and the interpreter's own identifier table
+    (``_Py_ID``, pycore_global_strings.h). A method called at build time
+    that this misses fails the build (NotImplementedError in the snapshot).
+    """
+    names: set[str] = set(GETPATH_NAMES)
+    for m in modules:
+        names |= dce.code_names(m.code)
+    frozen = _frozen_sources(tc)
+    # IMPORT_NAME looks up the dotted name; `from a import b` names a and b.
+    wanted = {n for n in frozen if n in names or n.rpartition(".")[2] in names}
+    todo = [*STARTUP_FROZEN, *wanted]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in frozen:
+            continue
+        seen.add(name)
+        source = frozen[name].read_bytes()
+        names |= dce.source_names(source)
+        todo.extend(_imports(source))
+    ids = tc.include_dir / "internal" / "pycore_global_strings.h"
+    if ids.is_file():
+        names.update(re.findall(r"STRUCT_FOR_(?:ID|STR)\((\w+)", ids.read_text()))
+        names |= dce.identifiers(re.findall(rb'"([^"\\]*)"', ids.read_bytes()))
+    return names

@@ -61,6 +61,48 @@ static void pw_drop_imported_frozen(void) {
     }
 }
 
+/* What a function the build's trim pass replaced (dce.py, STUBS) calls
+   instead of its body: one line on stderr (Envoy logs it), then a trap.
+   Kept by the linker (used) and found by the trim pass by its name. */
+__attribute__((used, noinline)) void pw_trimmed(void) {
+    static const char msg[] =
+        "proxywasm: this module called a CPython function the build left out "
+        "(interpreter finalisation, sub-interpreters, loading a C extension file, or "
+        "re-initialising a built-in module imported at start-up); rebuild with "
+        "PROXYWASM_TRIM=safe to keep it\n";
+    write(2, msg, sizeof msg - 1);
+    __builtin_trap();
+}
+
+/* What a built-in method no Python code of the module names runs instead
+   (dce.prune_methods points its PyMethodDef here, by the C signature of its
+   calling convention): a NotImplementedError that says what happened. */
+__attribute__((noinline)) static PyObject *pw_left_out(PyObject *self) {
+    const char *owner = "a built-in module";
+    if (self != NULL && PyType_Check(self)) owner = ((PyTypeObject *)self)->tp_name;
+    else if (self != NULL && PyModule_Check(self)) owner = PyModule_GetName(self);
+    else if (self != NULL) owner = Py_TYPE(self)->tp_name;
+    if (owner == NULL) { PyErr_Clear(); owner = "?"; }
+    PyErr_Format(PyExc_NotImplementedError,
+                 "this C method of %s was left out of the module: no Python code frozen in "
+                 "names it (proxywasm build drops those); rebuild with PROXYWASM_TRIM=safe "
+                 "to keep every one", owner);
+    return NULL;
+}
+PyObject *pw_left_out_2(PyObject *self, PyObject *a) { return pw_left_out(self); }
+PyObject *pw_left_out_3(PyObject *self, PyObject *a, PyObject *b) { return pw_left_out(self); }
+PyObject *pw_left_out_4(PyObject *self, PyObject *a, PyObject *b, PyObject *c) {
+    return pw_left_out(self);
+}
+PyObject *pw_left_out_5(PyObject *self, PyObject *a, PyObject *b, PyObject *c, PyObject *d) {
+    return pw_left_out(self);
+}
+/* Their addresses, so each has a table slot for the method tables to point at. */
+__attribute__((used)) PyObject *(*const pw_left_out_table[])() = {
+    (PyObject * (*)()) pw_left_out_2, (PyObject * (*)()) pw_left_out_3,
+    (PyObject * (*)()) pw_left_out_4, (PyObject * (*)()) pw_left_out_5,
+};
+
 /* Is the interpreter running (pw_init succeeded)? */
 int pw_runtime_started(void) { return pw_started; }
 
