@@ -333,9 +333,8 @@ def write_module(out: Path, data: bytes) -> None:
 
 
 #: Backends: name -> build function with the signature of :func:`build_cpython`.
-#: A second one (componentize-py: a component fused into one core module) slots
-#: in here; the stages it can share (closure, glue from the ABI table, snapshot,
-#: atomic write) are separate modules.
+#: Each backend is its own package behind this one signature (source, output,
+#: progress=, hash_seed=, keep_compiler=, include=) -> BuildResult.
 BACKENDS: dict[str, Callable[..., BuildResult]] = {}
 
 
@@ -344,6 +343,14 @@ def _compact(*args: Any, **kwargs: Any) -> BuildResult:
     from .backends.compact import build_compact
 
     return build_compact(*args, **kwargs)
+
+
+def _componentize(*args: Any, **kwargs: Any) -> BuildResult:
+    """The componentize-py backend (CPython 3.14 as a component, fused into one core
+    module), imported on first use: it needs the ``componentize`` extra."""
+    from .backends.componentize import build_componentize
+
+    return build_componentize(*args, **kwargs)
 
 
 def build_filter(
@@ -362,7 +369,10 @@ def build_filter(
     for wasm32-wasi, frozen and pre-initialised, any Python; see
     :func:`build_cpython`) or ``"compact"`` (typed Python compiled to C and
     then wasm, no interpreter; a subset, refused with file:line outside it;
-    see :func:`proxywasm_compiler.backends.compact.build_compact`).
+    see :func:`proxywasm_compiler.backends.compact.build_compact`) or
+    ``"componentize-py"`` (CPython 3.14 built by componentize-py and fused into
+    one core module; ``pip install 'proxy-wasm-python[componentize]'``; see
+    docs/componentize.md for what it does not do yet).
 
     ``include`` names modules to freeze in even though no import names them
     (``importlib.import_module`` of a computed name, a codec looked up by a
@@ -549,6 +559,7 @@ def build_cpython(
 
 BACKENDS["cpython"] = build_cpython
 BACKENDS["compact"] = _compact
+BACKENDS["componentize-py"] = _componentize
 
 
 def _tzdata_for(closure: Closure, p: _Progress) -> bytes | None:

@@ -588,10 +588,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", help="output .wasm (default: next to the filter)")
     p.add_argument(
         "--backend",
-        choices=("cpython", "compact"),
+        choices=("cpython", "compact", "componentize-py"),
         default="cpython",
-        help="cpython (default: any Python, CPython inside the module) or compact "
-        "(typed Python compiled to wasm, no interpreter: ~100x smaller; a subset, refused with file:line outside it)",
+        help="cpython (default: any Python, CPython inside the module), compact "
+        "(typed Python compiled to wasm, no interpreter: ~100x smaller; a subset, refused with file:line outside it) "
+        "or componentize-py (CPython 3.14 via componentize-py, experimental; needs the 'componentize' extra)",
     )
     p.add_argument(
         "--keep-compiler",

@@ -211,7 +211,7 @@ def proxywasm_build(tmp_path_factory: pytest.TempPathFactory) -> BuildFactory:
 
 
 #: Test ids of the compiled variants, by backend ("wasm" stays the cpython id).
-_BACKEND_IDS = {"cpython": "wasm", "compact": "compact"}
+_BACKEND_IDS = {"cpython": "wasm", "compact": "compact", "componentize-py": "componentize"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
