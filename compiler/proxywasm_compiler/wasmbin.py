@@ -128,7 +128,8 @@ def encode_section(sid: int, payload: bytes) -> bytes:
     return bytes([sid]) + uleb(len(payload)) + payload
 
 
-def _skip_limits(buf: bytes, pos: int) -> int:
+def skip_limits(buf: bytes, pos: int) -> int:
+    """Skip a limits record (flags, minimum, optional maximum)."""
     flags = buf[pos]
     _, pos = read_uleb(buf, pos + 1)
     if flags & 1:
@@ -162,6 +163,8 @@ def skip_const_expr(buf: bytes, pos: int) -> int:
             _, pos = read_uleb(buf, pos)
         elif op == 0xD0:  # ref.null heaptype
             _, pos = read_sleb(buf, pos)
+        elif op == 0xFD and buf[pos] == 0x0C:  # v128.const
+            pos += 17
         elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):  # extended-const arithmetic
             pass
         else:
@@ -236,10 +239,10 @@ def parse_module(wasm: bytes) -> ModuleInfo:
                 if kind == KIND_FUNC:
                     _, p = read_uleb(wasm, p)
                 elif kind == KIND_TABLE:
-                    p = _skip_limits(wasm, skip_reftype(wasm, p))
+                    p = skip_limits(wasm, skip_reftype(wasm, p))
                     imp_t += 1
                 elif kind == KIND_MEMORY:
-                    p = _skip_limits(wasm, p)
+                    p = skip_limits(wasm, p)
                     imp_m += 1
                 elif kind == KIND_GLOBAL:
                     p = skip_reftype(wasm, p) + 1

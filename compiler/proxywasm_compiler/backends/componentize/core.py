@@ -36,6 +36,9 @@ from ...wasmbin import (
     read_sleb,
     read_uleb,
     sections,
+    skip_const_expr,
+    skip_limits,
+    skip_reftype,
     sleb,
     uleb,
 )
@@ -145,45 +148,6 @@ def _name(buf: bytes, pos: int) -> tuple[str, int]:
     return buf[pos : pos + n].decode("utf-8"), pos + n
 
 
-def _skip_limits(buf: bytes, pos: int) -> int:
-    flags = buf[pos]
-    _, pos = read_uleb(buf, pos + 1)
-    if flags & 1:
-        _, pos = read_uleb(buf, pos)
-    return pos
-
-
-def _skip_valtype(buf: bytes, pos: int) -> int:
-    b = buf[pos]
-    if b in (0x63, 0x64):
-        _, pos = read_sleb(buf, pos + 1)
-        return pos
-    return pos + 1
-
-
-def const_expr_end(buf: bytes, pos: int) -> int:
-    """The position just after the `end` of the constant expression at `pos`."""
-    while True:
-        op = buf[pos]
-        pos += 1
-        if op == 0x0B:
-            return pos
-        if op in (0x41, 0x42):
-            _, pos = read_sleb(buf, pos)
-        elif op == 0x43:
-            pos += 4
-        elif op == 0x44:
-            pos += 8
-        elif op in (0x23, 0xD2):
-            _, pos = read_uleb(buf, pos)
-        elif op == 0xD0:
-            _, pos = read_sleb(buf, pos)
-        elif op == 0xFD and buf[pos] == 0x0C:  # v128.const
-            pos += 17
-        elif op not in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
-            raise WasmFormatError(f"unsupported opcode 0x{op:02x} in a constant expression")
-
-
 def parse_core(wasm: bytes) -> CoreModule:
     """Decode a core module (MVP + bulk memory + reference types, no GC or tags)."""
     m = CoreModule([], [], [], [], [], [], [], None, [], [], [])
@@ -217,11 +181,11 @@ def parse_core(wasm: bytes) -> CoreModule:
                 if kind == KIND_FUNC:
                     ti, p = read_uleb(wasm, p)
                 elif kind == KIND_TABLE:
-                    p = _skip_limits(wasm, _skip_valtype(wasm, p))
+                    p = skip_limits(wasm, skip_reftype(wasm, p))
                 elif kind == KIND_MEMORY:
-                    p = _skip_limits(wasm, p)
+                    p = skip_limits(wasm, p)
                 elif kind == KIND_GLOBAL:
-                    p = _skip_valtype(wasm, p) + 1
+                    p = skip_reftype(wasm, p) + 1
                 else:
                     raise WasmFormatError(f"unsupported import kind {kind} ({mod}.{name})")
                 m.imports.append(CoreImport(mod, name, kind, ti, wasm[start:p]))
@@ -234,19 +198,19 @@ def parse_core(wasm: bytes) -> CoreModule:
                 start = p
                 if wasm[p] == 0x40:
                     raise WasmFormatError("tables with initialiser expressions are not supported")
-                p = _skip_limits(wasm, _skip_valtype(wasm, p))
+                p = skip_limits(wasm, skip_reftype(wasm, p))
                 m.tables.append(wasm[start:p])
         elif sid == SEC_MEMORY:
             for _ in range(n):
                 start = p
-                p = _skip_limits(wasm, p)
+                p = skip_limits(wasm, p)
                 m.memories.append(wasm[start:p])
         elif sid == SEC_GLOBAL:
             for _ in range(n):
                 start = p
-                p = _skip_valtype(wasm, p) + 1
+                p = skip_reftype(wasm, p) + 1
                 gt = wasm[start:p]
-                e = const_expr_end(wasm, p)
+                e = skip_const_expr(wasm, p)
                 m.globals.append((gt, wasm[p:e]))
                 p = e
         elif sid == SEC_EXPORT:
@@ -276,7 +240,7 @@ def parse_core(wasm: bytes) -> CoreModule:
                 if mode == 2:
                     mem, p = read_uleb(wasm, p)
                 if mode in (0, 2):
-                    e = const_expr_end(wasm, p)
+                    e = skip_const_expr(wasm, p)
                     offset = wasm[p:e]
                     p = e
                 elif mode != 1:
@@ -301,18 +265,18 @@ def _parse_elem(wasm: bytes, p: int) -> tuple[ElemSegment, int]:
     elif flags & 2:
         table, p = read_uleb(wasm, p)
     if not flags & 1:
-        e = const_expr_end(wasm, p)
+        e = skip_const_expr(wasm, p)
         offset = wasm[p:e]
         p = e
     reftype = 0x70
     if flags & 4:
         if flags & 3:
             reftype = wasm[p]
-            p = _skip_valtype(wasm, p)
+            p = skip_reftype(wasm, p)
         k, p = read_uleb(wasm, p)
         exprs = []
         for _ in range(k):
-            e = const_expr_end(wasm, p)
+            e = skip_const_expr(wasm, p)
             exprs.append(wasm[p:e])
             p = e
         return ElemSegment(mode, table, offset, reftype, None, exprs), p
@@ -391,7 +355,7 @@ def rewrite_body(body: bytes, maps: IndexMaps) -> bytes:
     n, pos = read_uleb(body, pos)
     for _ in range(n):
         _, pos = read_uleb(body, pos)
-        pos = _skip_valtype(body, pos)
+        pos = skip_reftype(body, pos)
     last = 0
     end = len(body)
     fmap, gmap, tmap, tymap = maps.func, maps.glob, maps.table, maps.type
@@ -460,7 +424,7 @@ def rewrite_body(body: bytes, maps: IndexMaps) -> bytes:
         elif kind == _SEL:
             k, pos = read_uleb(body, pos)
             for _ in range(k):
-                pos = _skip_valtype(body, pos)
+                pos = skip_reftype(body, pos)
         elif kind == _HT:
             _, pos = read_sleb(body, pos)
         elif kind == _TRYT:
