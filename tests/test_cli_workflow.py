@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from proxywasm_compiler import cli, deploy, scaffold
 from proxywasm_compiler.envoy import find_envoy
+from proxywasm_compiler.zig import compile_c_filter
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "proxywasm_compiler.cli"]
@@ -309,20 +310,7 @@ def test_envoy_config_needs_a_module(tmp_path: Path, capsys: pytest.CaptureFixtu
 def c_filter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real proxy-wasm module (tests/data/c_filter.c), compiled with zig in seconds."""
     out = tmp_path_factory.mktemp("cfilter") / "c_filter.wasm"
-    cmd = [
-        sys.executable,
-        "-m",
-        "ziglang",
-        "cc",
-        "-target",
-        "wasm32-wasi",
-        "-mexec-model=reactor",
-        "-O2",
-        "-s",
-    ]
-    subprocess.run(
-        [*cmd, "-o", str(out), str(REPO / "tests" / "data" / "c_filter.c")], check=True, timeout=600
-    )
+    compile_c_filter(REPO / "tests" / "data" / "c_filter.c", out)
     return out
 
 

@@ -7,8 +7,6 @@ independently of the Python build pipeline. One Envoy for the whole module.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from pathlib import Path
 import pytest
 from proxywasm_compiler.echo import EchoServer
 from proxywasm_compiler.envoy import Envoy, FilterSpec, envoy_config
+from proxywasm_compiler.zig import compile_c_filter
 
 pytestmark = pytest.mark.slow
 
@@ -26,24 +25,7 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="module")
 def envoy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Envoy]:
     out = tmp_path_factory.mktemp("envoy") / "c_filter.wasm"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ziglang",
-            "cc",
-            "-target",
-            "wasm32-wasi",
-            "-mexec-model=reactor",
-            "-O2",
-            "-s",
-            "-o",
-            str(out),
-            str(DATA / "c_filter.c"),
-        ],
-        check=True,
-        timeout=600,
-    )
+    compile_c_filter(DATA / "c_filter.c", out)
     upstream = EchoServer()
     proxy = Envoy(
         envoy_config(

@@ -6,14 +6,13 @@ The fixture module is a filter written in C directly against ABI v0.2.1
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from proxywasm import Action, LogLevel
 from proxywasm.testing import HostEmulator
 from proxywasm.testing.wasm import WasmTrapError
+from proxywasm_compiler.zig import compile_c_filter
 
 pytestmark = pytest.mark.slow
 
@@ -21,19 +20,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def _zig_cc(source: Path, out: Path) -> Path:
-    cmd = [
-        sys.executable,
-        "-m",
-        "ziglang",
-        "cc",
-        "-target",
-        "wasm32-wasi",
-        "-mexec-model=reactor",
-        "-O2",
-        "-s",
-    ]
-    subprocess.run([*cmd, "-o", str(out), str(source)], check=True, timeout=600)
-    return out
+    return compile_c_filter(source, out)
 
 
 @pytest.fixture(scope="module")
