@@ -63,3 +63,33 @@ def test_prune_leaves_a_cache_under_the_limit(tmp_path: Path) -> None:
     assert prune_zig_cache(limit=300, cache=tmp_path) == 0
     assert all(p.exists() for p in kept)
     assert prune_zig_cache(limit=300, cache=tmp_path / "missing") == 0
+
+
+def test_prune_keeps_entries_a_running_build_may_use(tmp_path: Path) -> None:
+    import time
+
+    old = [_entry(tmp_path / "o", f"old{i}", 100, 1000 + i) for i in range(2)]
+    now = time.time()
+    fresh = [_entry(tmp_path / "o", f"fresh{i}", 100, now - 5) for i in range(8)]
+    freed = prune_zig_cache(limit=800, cache=tmp_path)  # over the limit, but only old ones go
+    assert freed == 200
+    assert not any(p.exists() for p in old) and all(p.exists() for p in fresh)
+
+
+def test_prune_skips_an_entry_that_vanishes_while_it_walks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proxywasm_compiler import toolchain
+
+    gone = _entry(tmp_path / "o", "gone", 100, 1000)
+    kept = _entry(tmp_path / "o", "kept", 100, 1001)
+    real_size = toolchain._size
+
+    def racing(entry: Path) -> int:
+        if entry == gone:  # another build removes it between iterdir() and stat()
+            raise FileNotFoundError(entry)
+        return real_size(entry)
+
+    monkeypatch.setattr(toolchain, "_size", racing)
+    assert prune_zig_cache(limit=50, cache=tmp_path) == 100
+    assert not kept.exists()

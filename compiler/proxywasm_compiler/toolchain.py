@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -117,12 +118,32 @@ def zig_cache_dir() -> Path:
     return cache_root() / "zig"
 
 
+#: Entries written this recently may belong to a build running now: never pruned.
+_IN_USE_S = 600.0
+
+
+def _size(entry: Path) -> int:
+    """Bytes under ``entry`` (a file or a folder), skipping files removed meanwhile."""
+    if entry.is_file():
+        return entry.stat().st_size
+    size = 0
+    for f in entry.rglob("*"):
+        try:
+            if f.is_file():
+                size += f.stat().st_size
+        except OSError:
+            continue
+    return size
+
+
 def prune_zig_cache(limit: int = ZIG_CACHE_LIMIT, cache: Path | None = None) -> int:
     """Delete zig's oldest cache entries once the cache is over ``limit`` bytes; returns bytes freed.
 
     Safe at any time between builds: the libc archives the builds link are
     copied out of zig's cache into the toolchain dir, and zig rebuilds
-    anything else it misses.
+    anything else it misses. Another build running at the same time (a
+    second terminal, pytest-xdist) creates and removes entries while this
+    walks them: an entry that vanishes is skipped, never an error.
     """
     cache = cache or zig_cache_dir()
     if not cache.is_dir():
@@ -134,16 +155,20 @@ def prune_zig_cache(limit: int = ZIG_CACHE_LIMIT, cache: Path | None = None) -> 
         if not base.is_dir():
             continue
         for entry in base.iterdir():
-            files = [entry] if entry.is_file() else [f for f in entry.rglob("*") if f.is_file()]
-            size = sum(f.stat().st_size for f in files)
+            try:
+                size = _size(entry)
+                mtime = entry.stat().st_mtime
+            except OSError:  # removed meanwhile by zig or another prune
+                continue
             total += size
-            entries.append((entry.stat().st_mtime, size, entry))
+            entries.append((mtime, size, entry))
     if total <= limit:
         return 0
     freed = 0
-    for _, size, entry in sorted(entries, key=lambda e: e[0]):
-        if total - freed <= limit // 2:
-            break
+    recent = time.time() - _IN_USE_S
+    for mtime, size, entry in sorted(entries, key=lambda e: e[0]):
+        if total - freed <= limit // 2 or mtime > recent:
+            break  # oldest first: the rest is newer, possibly a running build's
         if entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
         else:
