@@ -235,6 +235,30 @@ def _chunks(body: Body) -> list[bytes | str]:
     return list(body)
 
 
+def _delivered(
+    headers: Sequence[tuple[bytes, bytes]] | None,
+    forwarded: bytes | bytearray,
+    buffered: bytes | bytearray,
+    body_paused: bool,
+    trailers: Sequence[tuple[bytes, bytes]] | None,
+    settled: bool,
+) -> tuple[list[tuple[str, str]], bytes, list[tuple[str, str]] | None]:
+    """What one direction delivered: headers, the body that went on, trailers.
+
+    A body still buffered (paused) when the direction settled went on with the
+    trailers or the end of the stream, as Envoy sends it; ``settled`` is False
+    when the exchange stalled, and then only what went on before counts.
+    """
+    body = bytes(forwarded)
+    if settled and body_paused:
+        body += bytes(buffered)
+    return (
+        _text(headers),
+        body,
+        _text(trailers) if trailers is not None and settled else None,
+    )
+
+
 def _ended(stream: HttpStream) -> bool:
     return stream.local_response is not None or stream.reset
 
@@ -363,16 +387,13 @@ def http(
         up_body: bytes | None = None
         up_trailers: list[tuple[str, str]] | None = None
     else:
-        up_headers = _text(stream.request_headers)
-        forwarded = bytes(stream.forwarded_request_body)
-        if stalled is None and stream.request_body_paused:
-            # Buffered body, then trailers continued: Envoy sends the buffer with them.
-            forwarded += bytes(stream.request_body)
-        up_body = forwarded
-        up_trailers = (
-            _text(stream.request_trailers)
-            if stream.request_trailers is not None and stalled is None
-            else None
+        up_headers, up_body, up_trailers = _delivered(
+            stream.request_headers,
+            stream.forwarded_request_body,
+            stream.request_body,
+            stream.request_body_paused,
+            stream.request_trailers,
+            stalled is None,
         )
 
     if not request_ended and stalled is None:
@@ -395,15 +416,13 @@ def http(
     elif stream.reset or stalled == "request" or stream.response_headers_paused:
         client_headers, client_body, client_trailers = [], b"", None
     else:
-        client_headers = _text(stream.response_headers)
-        sent = bytes(stream.forwarded_response_body)
-        if stalled is None and stream.response_body_paused:
-            sent += bytes(stream.response_body)
-        client_body = sent
-        client_trailers = (
-            _text(stream.response_trailers)
-            if stream.response_trailers is not None and stalled is None
-            else None
+        client_headers, client_body, client_trailers = _delivered(
+            stream.response_headers,
+            stream.forwarded_response_body,
+            stream.response_body,
+            stream.response_body_paused,
+            stream.response_trailers,
+            stalled is None,
         )
     status_text = _first(client_headers, ":status")
     try:
