@@ -29,6 +29,7 @@ from typing import IO, Any
 from .closure import Closure, ClosureError, filter_module_name, resolve_closure
 from .compiler_use import PatchError, compiler_uses, patch_source
 from .dce import strip_unreachable
+from .grammar import cpython_parse
 from .inittab import render_inittab
 
 NO_COMPILER_C = Path(__file__).resolve().parent / "no_compiler.c"
@@ -431,6 +432,7 @@ def build_cpython(
 
     source = Path(source)
     out = Path(output) if output else source.with_suffix(".wasm")
+    refuse_newer_syntax(source)
     p = _Progress(progress)
     try:
         p.stage("toolchain", "CPython 3.11 for wasm32-wasi and zig (downloaded once, then cached)")
@@ -439,12 +441,16 @@ def build_cpython(
 
         p.stage("imports", f"resolving the import closure of {source.name}")
         extra = ("proxywasm.dispatcher", "proxywasm.log", *include)
-        modname, closure = resolve_closure(source, tc.stdlib_dir, builtins, extra=extra)
+        modname, closure = resolve_closure(
+            source, tc.stdlib_dir, builtins, extra=extra, parse=cpython_parse
+        )
         tzdata = _tzdata_for(closure, p) if "zoneinfo" in closure.modules else None
         if tzdata is not None:
             # zoneinfo reads the zone files with importlib.resources (from C: unseen).
             extra = (*extra, "importlib.resources")
-            modname, closure = resolve_closure(source, tc.stdlib_dir, builtins, extra=extra)
+            modname, closure = resolve_closure(
+                source, tc.stdlib_dir, builtins, extra=extra, parse=cpython_parse
+            )
         # An included C module of libpython is linked in (resolve_closure leaves them out).
         closure.builtins_used |= {name for name in include if name in builtins}
         uses = compiler_uses(
@@ -560,6 +566,23 @@ def build_cpython(
 BACKENDS["cpython"] = build_cpython
 BACKENDS["compact"] = _compact
 BACKENDS["componentize-py"] = _componentize
+
+
+def refuse_newer_syntax(source: Path) -> None:
+    """Fail a cpython build at once when the filter uses syntax newer than Python 3.11.
+
+    CPython 3.11 cannot compile it; componentize-py's CPython 3.14 can
+    (:mod:`.grammar` says which constructs). Checked before the toolchain is
+    fetched, so nothing is written. A plain syntax error is left to the
+    closure, which reports it as one.
+    """
+    if source.suffix != ".py" or not source.is_file():
+        return
+    try:
+        cpython_parse(source.read_bytes(), str(source))
+    except SyntaxError as exc:
+        if "--backend componentize-py" in (exc.msg or ""):
+            raise BuildError(f"{source}:{exc.lineno}:{exc.offset or 0}: {exc.msg}") from None
 
 
 def _tzdata_for(closure: Closure, p: _Progress) -> bytes | None:

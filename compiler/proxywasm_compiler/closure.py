@@ -99,6 +99,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .grammar import ParseFn, host_parse
+
 __all__ = ["Closure", "ClosureError", "SourceModule", "resolve_closure"]
 
 SDK_DIR = Path(__file__).resolve().parents[2] / "sdk" / "proxywasm"
@@ -876,8 +878,16 @@ def _fix_for(name: str, found: str | None, stdlib: bool) -> str:
 class _Walk:
     """The closure's state: modules found, their import edges, the names reached."""
 
-    def __init__(self, finder: _Finder, codecs: _Codecs, builtins: frozenset[str]) -> None:
+    def __init__(
+        self,
+        finder: _Finder,
+        codecs: _Codecs,
+        builtins: frozenset[str],
+        parse: ParseFn = host_parse,
+    ) -> None:
         self.finder = finder
+        #: the grammar sources are read with (the target Python's, see grammar.py)
+        self.parse = parse
         self.codecs = codecs
         self.builtins = builtins
         self.lookups: dict[str, SourceModule | str | None] = {}
@@ -952,7 +962,7 @@ class _Walk:
 
     def read(self, mod: SourceModule) -> None:
         try:
-            tree = ast.parse(mod.path.read_bytes(), filename=str(mod.path))
+            tree = self.parse(mod.path.read_bytes(), str(mod.path))
         except SyntaxError as exc:
             self.broken[mod.name] = _Failure(
                 mod.name,
@@ -1128,9 +1138,18 @@ class _Walk:
 
 
 def resolve_closure(
-    filter_path: Path, stdlib_dir: Path, builtins: frozenset[str], extra: tuple[str, ...] = ()
+    filter_path: Path,
+    stdlib_dir: Path,
+    builtins: frozenset[str],
+    extra: tuple[str, ...] = (),
+    *,
+    parse: ParseFn = host_parse,
 ) -> tuple[str, Closure]:
-    """Walk the imports of ``filter_path``; returns (the filter's module name, the closure)."""
+    """Walk the imports of ``filter_path``; returns (the filter's module name, the closure).
+
+    ``parse`` reads each module's source with the target Python's grammar
+    (:mod:`.grammar`): the host's ``ast`` by default.
+    """
     filter_path = filter_path.resolve()
     if not filter_path.is_file():
         raise ClosureError(f"no such filter file: {filter_path}")
@@ -1138,7 +1157,7 @@ def resolve_closure(
         raise ClosureError(f"{filter_path} is not a .py file")
     modname = filter_module_name(filter_path, builtins)
     finder = _Finder(filter_path.parent, stdlib_dir, builtins)
-    walk = _Walk(finder, _Codecs(stdlib_dir), builtins)
+    walk = _Walk(finder, _Codecs(stdlib_dir), builtins, parse)
     root = SourceModule(modname, filter_path, False, "filter")
     walk.lookups[modname] = root
     walk.discover(root)

@@ -47,8 +47,10 @@ def load_filter(path: str | Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except BaseException as exc:
         del sys.modules[name]
+        if isinstance(exc, SyntaxError):
+            _refuse_newer_syntax(exc)
         raise
     finally:
         sys.path.remove(str(path.parent))
@@ -67,6 +69,30 @@ def load_filter(path: str | Path) -> ModuleType:
         raise LookupError(f"{path} never calls proxywasm.set_root_context(...)")
     setattr(module, _ROOTS_ATTR, roots)
     return module
+
+
+def _refuse_newer_syntax(exc: SyntaxError) -> None:
+    """Say so when this Python is too old for the filter's syntax (PEP 695 on 3.11...)."""
+    if sys.version_info >= (3, 12) or not exc.filename:
+        return
+    try:
+        from proxywasm_compiler.grammar import newer_construct
+
+        newer = newer_construct(Path(exc.filename).read_bytes(), exc)
+    except (ImportError, OSError):
+        return
+    if newer is None:
+        return  # a plain syntax error
+    what, line, column = newer
+    version = ".".join(map(str, sys.version_info[:3]))
+    err = SyntaxError(
+        f"{what} needs Python 3.12 or newer to run natively, and this is Python {version}: "
+        "run the native tests on Python >= 3.12, or build the filter with `proxywasm build "
+        "--backend componentize-py` (CPython 3.14) and test the compiled module with "
+        "HostEmulator.from_wasm"
+    )
+    err.filename, err.lineno, err.offset = exc.filename, line, column
+    raise err from None
 
 
 def filter_roots(module: ModuleType) -> dict[str | None, dispatcher.RootFactory]:

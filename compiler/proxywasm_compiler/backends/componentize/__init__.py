@@ -62,13 +62,15 @@ def _sdk_dir() -> Path:
 
 
 def import_closure(source: Path, progress: _Progress | None) -> list[str]:
-    """The filter's import closure (module names), read with the host's stdlib.
+    """The filter's import closure (module names), on the host's stdlib, in 3.14's grammar.
 
-    The cpython backend's resolver, on the host's standard library: a module
-    that only CPython 3.14 has and that the filter imports lazily is missed
-    (next step: the target's stdlib and grammar).
+    The cpython backend's resolver, reading every source with the target's
+    grammar (:func:`~proxywasm_compiler.grammar.target_parse`: PEP 695, PEP
+    701, PEP 750, PEP 758 parse), on the host's standard library: a module
+    that only CPython 3.14 has and that the filter imports lazily is missed.
     """
     from ...closure import ClosureError, resolve_closure
+    from ...grammar import target_parse
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     # The host's C extension modules of the stdlib (binascii, _json...) stand
@@ -80,7 +82,7 @@ def import_closure(source: Path, progress: _Progress | None) -> list[str]:
     frozen = set(_imp._frozen_module_names())  # type: ignore[attr-defined]  # os.path...
     builtins = frozenset(sys.builtin_module_names) | extensions | frozen
     try:
-        modname, closure = resolve_closure(source, stdlib, builtins)
+        modname, closure = resolve_closure(source, stdlib, builtins, parse=target_parse)
     except ClosureError as exc:
         if progress is not None:
             progress.note(f"import closure not preloaded: {exc}")
