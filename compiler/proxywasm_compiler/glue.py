@@ -140,6 +140,19 @@ def _callback(fn: Any, index: int) -> str:
         # No context class overrides the method behind it: answer its default, no Python call.
         default = "" if not fn.results else (" 1" if kind == "done" else " 0")
         lines.append(f"    if (pw_skip[{index}]) return{default};")
+    if kind == "create":
+        # A stream context: only recorded as pending (the dispatcher makes it at its
+        # first callback), so C records it without a Python call.
+        lines.append(
+            "    if (a1 != 0 && pw_pending != NULL) { pw_record_pending(a0, a1); return; }"
+        )
+    if kind == "delete":
+        # A stream context nothing waits on, whose class keeps the SDK's on_delete:
+        # C drops it from the dispatcher's table, no Python call.
+        lines.append(
+            "    if (pw_streams != NULL && pw_delete_quietly(a0)) {"
+            " if (pw_broken_count) pw_unmark_broken(a0); return; }"
+        )
     if n:
         lines.append(
             f"    PyObject *argv[{n}] = {{"
@@ -326,6 +339,79 @@ static uint32_t pw_fail_tcp(uint32_t context_id) {
     return 1; /* PAUSE */
 }
 
+/* The dispatcher's table of stream contexts announced but not made yet
+   (Dispatcher.pending: context id -> root context id), bound with the callbacks;
+   NULL (every creation goes to Python) if it is not a plain dict. */
+static PyObject *pw_pending;
+
+static void pw_record_pending(uint32_t id, uint32_t parent) {
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    PyObject *value = key != NULL ? PyLong_FromUnsignedLong(parent) : NULL;
+    int rc = value != NULL ? PyDict_SetItem(pw_pending, key, value) : -1;
+    Py_XDECREF(key);
+    Py_XDECREF(value);
+    if (rc == 0) return;
+    /* As when the dispatcher call fails: one error entry, the stream fails closed. */
+    pw_log_failure("proxy_on_context_create");
+    pw_mark_broken(id);
+}
+
+/* The dispatcher's tables the delete fast path reads (see pw_delete_quietly), and
+   proxywasm._state's globals; pw_streams is NULL (every delete goes to Python)
+   unless each has the exact type the dispatcher gives it. */
+static PyObject *pw_vm, *pw_state, *pw_streams, *pw_roots, *pw_plain_delete;
+static const char *const pw_idle_names[] = {"pending", "broken", "replied", "callouts",
+                                            "grpc_calls", "tasks"};
+#define PW_IDLE (sizeof pw_idle_names / sizeof pw_idle_names[0])
+static PyObject *pw_idle[PW_IDLE];
+
+/* proxy_on_delete of a stream context, answered in C when Python would only drop
+   it: the dispatcher is the current VM with no reply to note, the context is a
+   made stream (not a root, not pending) whose class the dispatcher found to keep
+   the SDK's empty on_delete (Dispatcher._plain_delete, filled by Python at the
+   first delete of each class), and no table holds anything (no callout, task,
+   failed or replied stream) that would need cleaning. 1: done; 0: call Python. */
+static int pw_delete_quietly(uint32_t id) {
+    for (size_t i = 0; i < PW_IDLE; i++) {
+        PyObject *t = pw_idle[i];
+        if ((PyDict_CheckExact(t) ? PyDict_GET_SIZE(t) : PySet_GET_SIZE(t)) != 0) return 0;
+    }
+    PyObject *dict = PyModule_GetDict(pw_state);  /* borrowed */
+    PyObject *current = PyDict_GetItemString(dict, "vm");  /* borrowed */
+    PyObject *replied = PyDict_GetItemString(dict, "replied_context");
+    if (current != pw_vm || replied == NULL || !PyLong_CheckExact(replied) || Py_SIZE(replied) != 0)
+        return 0;
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    if (key == NULL) { PyErr_Clear(); return 0; }
+    int done = 0;
+    PyObject *ctx = PyDict_GetItemWithError(pw_streams, key);  /* borrowed */
+    if (ctx != NULL && PyDict_GetItemWithError(pw_plain_delete, (PyObject *)Py_TYPE(ctx)) == Py_True
+        && PyDict_Contains(pw_roots, key) == 0)
+        done = PyDict_DelItem(pw_streams, key) == 0;  /* the context is freed here, as in Python */
+    Py_DECREF(key);
+    if (PyErr_Occurred()) PyErr_Clear();
+    return done;
+}
+
+static void pw_bind_tables(PyObject *vm) {
+    Py_CLEAR(pw_streams);
+    pw_vm = vm;  /* the dispatcher lives as long as the module (_pw_boot.vm) */
+    pw_state = PyImport_ImportModule("proxywasm._state");
+    pw_roots = PyObject_GetAttrString(vm, "roots");
+    pw_plain_delete = PyObject_GetAttrString(vm, "_plain_delete");
+    int ok = pw_state != NULL && pw_roots != NULL && PyDict_CheckExact(pw_roots)
+             && pw_plain_delete != NULL && PyDict_CheckExact(pw_plain_delete);
+    for (size_t i = 0; i < PW_IDLE; i++) {
+        pw_idle[i] = PyObject_GetAttrString(vm, pw_idle_names[i]);
+        PyObject *t = pw_idle[i];
+        if (t == NULL || !(PyDict_CheckExact(t) || PySet_CheckExact(t))) ok = 0;
+    }
+    PyErr_Clear();
+    if (ok) pw_streams = PyObject_GetAttrString(vm, "streams");
+    if (pw_streams != NULL && !PyDict_CheckExact(pw_streams)) Py_CLEAR(pw_streams);
+    PyErr_Clear();
+}
+
 /* Bind every callback to the dispatcher's bound method, once. Called by the
    runtime after the filter module is imported (before the snapshot). */
 int pw_glue_bind(PyObject *vm) {
@@ -348,6 +434,11 @@ int pw_glue_bind(PyObject *vm) {
     }
     Py_DECREF(skips);
     if (PyErr_Occurred()) return -1;
+    Py_XDECREF(pw_pending);
+    pw_pending = PyObject_GetAttrString(vm, "pending");
+    if (pw_pending == NULL) return -1;
+    if (!PyDict_CheckExact(pw_pending)) Py_CLEAR(pw_pending);
+    pw_bind_tables(vm);
     return 0;
 }
 

@@ -54,6 +54,9 @@ _REPLY_DETAILS = "wasm_python_exception"
 
 _CONTINUE = int(Action.CONTINUE)
 _PAUSE = int(Action.PAUSE)
+#: What filters return; compared by identity first on the per-request paths.
+_ACT_CONTINUE = Action.CONTINUE
+_ACT_PAUSE = Action.PAUSE
 
 #: The direction an ``async def`` stream callback pauses, and resumes when it ends.
 _DIRECTION = {
@@ -67,6 +70,10 @@ _DIRECTION = {
     "on_downstream_data": int(StreamType.DOWNSTREAM),
     "on_upstream_data": int(StreamType.UPSTREAM),
 }
+
+
+_REQUEST = int(StreamType.HTTP_REQUEST)
+_RESPONSE = int(StreamType.HTTP_RESPONSE)
 
 
 #: Callbacks the compiled glue may answer itself while no context class overrides
@@ -155,6 +162,12 @@ class Dispatcher:
         #: context classes already checked against them.
         self.skipped: set[str] = set()
         self._checked: set[type] = set()
+        #: Context classes by whether their ``on_delete`` is the SDK's (not called then).
+        #: The compiled glue reads this and the tables above (``pending``, ``streams``,
+        #: ``roots``, ``broken``, ``replied``, ``callouts``, ``grpc_calls``, ``tasks``;
+        #: glue.py, ``pw_record_pending`` / ``pw_delete_quietly``) through references
+        #: taken at start-up: mutate them in place, never rebind them.
+        self._plain_delete: dict[type, bool] = {}
         #: Re-raise callback exceptions after logging them (natively, for
         #: ``pytest --pdb``); the policy of a real host is to log and go on.
         self.reraise = False
@@ -322,11 +335,21 @@ class Dispatcher:
         )
 
     def proxy_on_context_create(self, context_id: int, parent_context_id: int) -> None:
-        """A root context (``parent_context_id == 0``) or a stream context is born."""
-        self._enter(context_id)
+        """A root context (``parent_context_id == 0``) or a stream context is born.
+
+        A compiled module's glue records a stream context in :attr:`pending` itself,
+        without calling this (no Python runs, so there is nothing to enter)."""
         if parent_context_id:
+            # Inlined _enter (per request).
+            if _state.vm is not self:
+                self.activate()
+            elif _state.replied_context:
+                self._note_reply()
+            _state.effective_context_id = context_id
+            _state.map_epoch += 1
             self.pending[context_id] = parent_context_id
             return
+        self._enter(context_id)
         try:
             root = self._factory()(context_id)
             if not isinstance(root, RootContext):
@@ -466,31 +489,58 @@ class Dispatcher:
             return _CONTINUE
         try:
             result = getattr(ctx, name)(*args)
-            if result is None:
+            if result is None or result is _ACT_CONTINUE:
                 return _CONTINUE
-            if result == _CONTINUE or result == _PAUSE:
-                return int(result)
-            if type(result) is COROUTINE:
-                return self._start(Task(context_id, result, name, _DIRECTION[name]))
-            raise TypeError(
-                f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE"
-            )
+            if result is _ACT_PAUSE:
+                return _PAUSE
+            return self._action(ctx, context_id, name, result, _DIRECTION[name])
         except _CAUGHT as exc:
             self._report(name, context_id, exc)
             return self._fail_http(context_id)
+
+    def _action(
+        self, ctx: BaseContext, context_id: int, name: str, result: object, direction: int
+    ) -> int:
+        """A stream callback's result other than ``None`` / ``Action``: an int action,
+        a coroutine to start, or a TypeError (raised inside the caller's barrier)."""
+        if result == _CONTINUE or result == _PAUSE:
+            return int(result)
+        if type(result) is COROUTINE:
+            return self._start(Task(context_id, result, name, direction))
+        raise TypeError(
+            f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE"
+        )
+
+    # The two callbacks of every request are written out (no _enter, _http or
+    # _http_action frames): the same steps as the other stream callbacks, inlined.
 
     def proxy_on_request_headers(
         self, context_id: int, num_headers: int, end_of_stream: int
     ) -> int:
         """Request headers arrived."""
-        self._enter(context_id)
-        return self._http_action(
-            context_id,
-            self._http(context_id),
-            "on_http_request_headers",
-            num_headers,
-            bool(end_of_stream),
-        )
+        if _state.vm is not self:
+            self.activate()
+        elif _state.replied_context:
+            self._note_reply()
+        _state.effective_context_id = context_id
+        _state.map_epoch += 1
+        ctx = self.streams.get(context_id)
+        if ctx is None:
+            ctx = self._make(context_id, http=True)
+        if not isinstance(ctx, HttpContext):
+            if context_id in self.broken:
+                return self._fail_http(context_id)
+            return _CONTINUE
+        try:
+            result = ctx.on_http_request_headers(num_headers, bool(end_of_stream))
+            if result is None or result is _ACT_CONTINUE:
+                return _CONTINUE
+            if result is _ACT_PAUSE:
+                return _PAUSE
+            return self._action(ctx, context_id, "on_http_request_headers", result, _REQUEST)
+        except _CAUGHT as exc:
+            self._report("on_http_request_headers", context_id, exc)
+            return self._fail_http(context_id)
 
     def proxy_on_request_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
         """A request body chunk arrived."""
@@ -514,14 +564,29 @@ class Dispatcher:
         self, context_id: int, num_headers: int, end_of_stream: int
     ) -> int:
         """Response headers arrived."""
-        self._enter(context_id)
-        return self._http_action(
-            context_id,
-            self._http(context_id),
-            "on_http_response_headers",
-            num_headers,
-            bool(end_of_stream),
-        )
+        if _state.vm is not self:
+            self.activate()
+        elif _state.replied_context:
+            self._note_reply()
+        _state.effective_context_id = context_id
+        _state.map_epoch += 1
+        ctx = self.streams.get(context_id)
+        if ctx is None:
+            ctx = self._make(context_id, http=True)
+        if not isinstance(ctx, HttpContext):
+            if context_id in self.broken:
+                return self._fail_http(context_id)
+            return _CONTINUE
+        try:
+            result = ctx.on_http_response_headers(num_headers, bool(end_of_stream))
+            if result is None or result is _ACT_CONTINUE:
+                return _CONTINUE
+            if result is _ACT_PAUSE:
+                return _PAUSE
+            return self._action(ctx, context_id, "on_http_response_headers", result, _RESPONSE)
+        except _CAUGHT as exc:
+            self._report("on_http_response_headers", context_id, exc)
+            return self._fail_http(context_id)
 
     def proxy_on_response_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
         """A response body chunk arrived."""
@@ -806,12 +871,21 @@ class Dispatcher:
 
     def proxy_on_delete(self, context_id: int) -> None:
         """The context is gone: forget it."""
-        self._enter(context_id)
+        # Inlined _enter (per request); it moves a reply noted by the last callback.
+        if _state.vm is not self:
+            self.activate()
+        elif _state.replied_context:
+            self._note_reply()
+        _state.effective_context_id = context_id
+        _state.map_epoch += 1
         ctx = self.streams.pop(context_id, None) or self.roots.pop(context_id, None)
-        self.pending.pop(context_id, None)
-        self.broken.pop(context_id, None)
-        self._note_reply()
-        self.replied.discard(context_id)
+        # Guarded: the tables are empty but for streams that failed or await something.
+        if self.pending:
+            self.pending.pop(context_id, None)
+        if self.broken:
+            self.broken.pop(context_id, None)
+        if self.replied:
+            self.replied.discard(context_id)
         # Guarded: scanning even an empty table is measurable at tens of thousands of streams/s.
         if self.callouts:
             for token in [t for t, owner in self.callouts.items() if owner == context_id]:
@@ -822,6 +896,12 @@ class Dispatcher:
         if self.tasks:
             self._cancel_tasks(context_id)
         if ctx is None:
+            return
+        cls = type(ctx)
+        plain = self._plain_delete.get(cls)
+        if plain is None:  # once per class: the SDK's empty on_delete needs no call
+            plain = self._plain_delete[cls] = not _overrides(cls, "on_delete")
+        if plain:
             return
         try:
             ctx.on_delete()
