@@ -1,12 +1,19 @@
 """Per-request cost of the Pythonic views against the Rust-named methods, in one run.
 
     python benchmarks/pythonic_layer.py [--requests 20000] [--rounds 5]
+    python benchmarks/pythonic_layer.py --envoy [--cycles 8]
 
 The same work (read ``:path`` and ``x-custom``, one debug log, add a response
 header) written both ways (benchmarks/pythonic/), run natively in the null
 runtime and compiled (cpython backend) in the wasm harness; rounds alternate
 so the machine's noise falls on both. Prints microseconds per full request
 lifecycle (best round) and the ratio views / Rust-named. A figure, not a test.
+
+``--envoy`` measures what a proxy pays instead: both filters built with the
+cpython and the compact backend, each in its own Envoy 1.40 beside one with no
+filter, loaded in interleaved cycles by wrk (the Envoy benchmark's own runner,
+benchmarks/envoy_bench/); it prints Envoy's extra CPU per request over no
+filter (median of the cycles, paired within each) and the ratio.
 """
 
 from __future__ import annotations
@@ -41,11 +48,64 @@ def started(host: HostEmulator) -> HostEmulator:
     return host
 
 
+def envoy(cycles: int) -> None:
+    """Envoy's extra CPU per request, views vs Rust-named, for both backends (see the docstring)."""
+    import importlib
+    import shutil
+
+    repo = Path(__file__).resolve().parents[1]
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    # Imported by name, as benchmarks/run.py does (mypy knows the package as ``envoy_bench``).
+    filters = importlib.import_module("benchmarks.envoy_bench.filters")
+    measure = importlib.import_module("benchmarks.envoy_bench.measure")
+    process = importlib.import_module("benchmarks.envoy_bench.process")
+    cpus = sorted(os.sched_getaffinity(0))
+    env_cpus, load_cpus = ({cpus[0]}, {cpus[1]}) if len(cpus) >= 2 else (None, None)
+    plan = measure.Plan(
+        startup_rounds=0,
+        cycles=cycles,
+        warmup_s=2,
+        load_s=2,
+        latency_s=2,
+        connections=10,
+        proxied_cycles=0,
+    )
+    work = Path(tempfile.mkdtemp(prefix="pwbench-pythonic-"))
+    try:
+        lua = work / "report.lua"
+        lua.write_text(process.WRK_LUA)
+        wasms: dict[str, Path | None] = {"none": None}
+        for backend in ("cpython", "compact"):
+            for kind in ("rust_named", "views"):
+                out = work / f"{kind}-{backend}" / "filter.wasm"
+                filters.build_in_subprocess(HERE / f"{kind}.py", out, {}, backend)
+                wasms[f"{kind}-{backend}"] = out
+        expects = {name: b"x-hello: world" for name in wasms if name != "none"}
+        load = measure.measure_load("direct", wasms, plan, env_cpus, load_cpus, lua, expects)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    medians = measure.summarise_load(load)
+    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}")
+    print(f"Envoy extra CPU per request over no filter, median of {cycles} cycles (µs)")
+    print(f"{'backend':8} {'load':>5} {'rust-named':>11} {'views':>8} {'views/rust':>11}")
+    for backend in ("cpython", "compact"):
+        rust, views = medians[f"rust_named-{backend}"], medians[f"views-{backend}"]
+        for label, key in (("10c", "extra_cpu_us"), ("1c", "extra_cpu_us_c1")):
+            r, v = rust[key], views[key]
+            print(f"{backend:8} {label:>5} {r:11.1f} {v:8.1f} {v / r:11.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--envoy", action="store_true", help="measure in Envoy (see above)")
+    parser.add_argument("--cycles", type=int, default=8, help="load cycles with --envoy")
     args = parser.parse_args()
+    if args.envoy:
+        envoy(args.cycles)
+        return
     from proxywasm_compiler.build import build_filter
 
     kinds = ("rust_named", "views")

@@ -10,13 +10,18 @@ from proxywasm.testing import HostEmulator
 
 
 class CountingHost(HostEmulator):
-    """Counts whole-map fetches (the host function the views use)."""
+    """Counts whole-map fetches and single-name reads (the host functions the views use)."""
 
     fetches = 0
+    lookups = 0
 
     def proxy_get_header_map_pairs(self, map_type: int) -> Any:
         self.fetches += 1
         return super().proxy_get_header_map_pairs(map_type)
+
+    def proxy_get_header_map_value(self, map_type: int, key: bytes) -> Any:
+        self.lookups += 1
+        return super().proxy_get_header_map_value(map_type, key)
 
 
 def started(
@@ -33,20 +38,39 @@ def started(
 class Reader(HttpContext):
     def on_http_request_headers(self, num_headers: int, end_of_stream: bool) -> Action:
         h = self.request.headers
-        seen = [h.get(f"x-{i}", "") for i in range(20)] + list(h) + [str(len(h))]
+        seen = [h.get("x-1", ""), h.get("X-2", "")]  # single reads: one lookup each
+        seen += list(h) + [str(len(h))]  # the whole map: one fetch
+        seen += [h.get(f"x-{i}", "") for i in range(20)]  # from the fetched copy
         h["x-seen"] = ",".join(s for s in seen if s)
-        h.get("x-seen")  # a read after a write needs no new fetch either
+        h.get("x-seen")  # a read after a write needs no host call either
         return Action.CONTINUE
 
 
-def test_one_map_fetch_per_callback_however_many_reads() -> None:
+def test_single_reads_are_lookups_and_the_whole_map_is_fetched_once() -> None:
     host = started(Reader, CountingHost)
     assert isinstance(host, CountingHost)
     for n in range(3):
         ctx = host.initialize_http_context()
         host.call_on_request_headers(ctx, [("x-1", "a"), ("x-2", "b")], end_of_stream=True)
-        assert host.fetches == n + 1
-        assert dict(host.get_current_request_headers(ctx))["x-seen"] == "a,b,x-1,x-2,2"
+        assert (host.lookups, host.fetches) == (2 * (n + 1), n + 1)
+        assert dict(host.get_current_request_headers(ctx))["x-seen"] == "a,b,x-1,x-2,2,a,b"
+
+
+class Released(HttpContext):
+    """Reads request headers where Envoy has let go of them: absent, as iteration sees them."""
+
+    def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        h = self.request.headers
+        self.response.headers["x-saw"] = f"{h.get(':path')} {':path' in h} {len(h)}"
+        return Action.CONTINUE
+
+
+def test_a_released_map_reads_as_empty_by_name_and_whole() -> None:
+    host = started(Released)
+    ctx = host.initialize_http_context()
+    host.call_on_request_headers(ctx, [(":path", "/p")], end_of_stream=True)
+    host.call_on_response_headers(ctx, [(":status", "200")], end_of_stream=True)
+    assert ("x-saw", "None False 0") in host.get_current_response_headers(ctx)
 
 
 class Stale(HttpContext):

@@ -48,11 +48,15 @@ def start_checked(
     upstream_port: int | None,
     cpus: set[int] | None,
     concurrency: int = 1,
+    expect: bytes | None = None,
 ) -> RunningEnvoy:
-    """Start one variant's Envoy and check that its filter ran on the first response."""
+    """Start one variant's Envoy and check that its filter ran on the first response.
+
+    ``expect`` is what the first response must carry; by default the variant's own."""
     port = free_port()
     env = start_envoy(bench_config(wasm, port, upstream_port), port, cpus, concurrency=concurrency)
-    expect = BY_KEY[name].expect
+    if expect is None and name in BY_KEY:
+        expect = BY_KEY[name].expect
     if expect and expect not in env.first_response.lower():
         env.stop()
         raise RuntimeError(
@@ -123,6 +127,7 @@ def measure_load(
     env_cpus: set[int] | None,
     load_cpus: set[int] | None,
     lua: Path,
+    expects: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
     """All Envoys up at once (idle ones cost nothing), loaded one after another in short cycles.
 
@@ -141,7 +146,8 @@ def measure_load(
             upstream = start_envoy(bench_config(None, p, None), p, load_cpus)
             upstream_port = p
         for name in names:
-            envs[name] = start_checked(name, wasms[name], upstream_port, env_cpus)
+            expect = (expects or {}).get(name)
+            envs[name] = start_checked(name, wasms[name], upstream_port, env_cpus, expect=expect)
         rss: dict[str, int] = {}
         for name in names:
             run_wrk(envs[name].port, plan.warmup_s, plan.connections, load_cpus, lua)

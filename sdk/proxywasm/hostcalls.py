@@ -262,6 +262,23 @@ def get_map_value(map_type: MapType | int, key: HeaderValue) -> str | None:
     return None if value is None else to_str(value)
 
 
+def find_map_value(map_type: MapType | int, key: str) -> str | None:
+    """The first value of ``key`` as ``str``, or ``None``: the views' single read.
+
+    ``None`` also when the host has let go of the map (BAD_ARGUMENT), as
+    :func:`get_map` reads that map as empty, so a view's ``get`` and its
+    iteration agree."""
+    status, value = _abi.proxy_get_header_map_value(
+        int(map_type), key.encode("utf-8", "surrogateescape")
+    )
+    if status == _OK:
+        return to_str(value)
+    if status == _NOT_FOUND or status == _BAD_ARGUMENT:
+        return None
+    _map_check("proxy_get_header_map_value", status, map_type)
+    return None
+
+
 def add_map_value(map_type: MapType | int, key: HeaderValue, value: HeaderValue) -> None:
     """Add a value to ``key`` (keeps existing values)."""
     _state.map_epoch += 1

@@ -1,9 +1,9 @@
 /* proxywasm.views in C: self.request / self.response, their HeaderMap and Body views.
  *
  * Each function mirrors the Python method of the same name in sdk/proxywasm/views.py (and
- * the collections.abc mixins HeaderMap inherits): the map is fetched from the host on first
- * use in a callback and kept while pw_map_epoch lasts (bumped at every callback and every host
- * call that changes a map); a write through the view goes to the host at once and updates the
+ * the collections.abc mixins HeaderMap inherits): one name is one host call; the whole map is
+ * fetched on first whole-map use in a callback and kept while pw_map_epoch lasts (bumped at
+ * every callback and every host call that changes a map); a write through the view goes to the host at once and updates the
  * kept copy as Envoy does. The generic operations of pw_rt.c (getitem, in, len, iteration,
  * methods) reach these classes through their dispatcher in slots[0] (PW_NATIVE).
  *
@@ -80,21 +80,46 @@ static pw_obj *hm_items(pw_obj *m) {
     return F(m, HM_PAIRS).p;
 }
 
-static pw_obj *key_of(pw_obj *name) { return pw_meth_str(name, "lower", 0, NULL); }  /* _name() */
+/* _name(): name.lower(); the name itself when it is ASCII with no upper case (the usual case:
+ * no allocation, no method lookup) */
+static pw_obj *key_of(pw_obj *name) {
+    if (name->tag == PW_STR) {
+        pw_str *s = (pw_str *)name;
+        uint32_t i = 0;
+        while (i < s->len && (unsigned char)s->data[i] < 0x80 && !(s->data[i] >= 'A' && s->data[i] <= 'Z')) i++;
+        if (i == s->len) return name;
+    }
+    return pw_meth_str(name, "lower", 0, NULL);
+}
 
 static pw_obj *pk(pw_obj *p) { return ((pw_list *)p)->items[0]; }
 static pw_obj *pv(pw_obj *p) { return ((pw_list *)p)->items[1]; }
 
-/* _first(name): 1 and *out when present, 0 when absent, -1 on an error */
+/* _first(name): 1 and *out when present, 0 when absent, -1 on an error. From the kept copy
+ * when the whole map is here; else one host call for that name (hostcalls.find_map_value):
+ * in Envoy a whole-map fetch costs more than two single reads. Absent also when the host has
+ * let go of the map (BAD_ARGUMENT), as the whole-map read sees it empty. */
 static int hm_first(pw_obj *m, pw_obj *name, pw_obj **out) {
     pw_obj *key = key_of(name);
     if (key == NULL) return -1;
-    pw_obj *items = hm_items(m);
-    if (items == NULL) return -1;
-    pw_list *l = (pw_list *)items;
-    for (uint32_t i = 0; i < l->len; i++)
-        if (pw_dyn_eq(pk(l->items[i]), key)) { *out = pv(l->items[i]); return 1; }
-    return 0;
+    if (F(m, HM_EPOCH).i == pw_map_epoch) {
+        pw_list *l = (pw_list *)F(m, HM_PAIRS).p;
+        for (uint32_t i = 0; i < l->len; i++)
+            if (pw_dyn_eq(pk(l->items[i]), key)) { *out = pv(l->items[i]); return 1; }
+        return 0;
+    }
+    pw_enter_id((uint32_t)F(m, HM_CTX).i);
+    pw_str *k = (pw_str *)key;
+    char *data = NULL;
+    uint32_t size = 0;
+    uint32_t map = (uint32_t)F(m, HM_MAP).i;
+    uint32_t status = proxy_get_header_map_value(map, k->data, k->len, &data, &size);
+    if (status == 1 || status == 2) { free(data); return 0; }
+    pw_map_check("proxy_get_header_map_value", status, map);
+    if (PW_ERR) { free(data); return -1; }
+    *out = pw_str_new(data ? data : "", data ? size : 0, PW_STR);
+    free(data);
+    return 1;
 }
 
 /* _names(): each name once, in order */
