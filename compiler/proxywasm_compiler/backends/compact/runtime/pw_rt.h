@@ -24,6 +24,7 @@ enum {
 typedef struct pw_obj {
     uint8_t tag;
     uint8_t mark;    /* PW_STATIC: never collected */
+    uint8_t sclass;  /* pw_alloc's size class (16-byte steps), 0: a malloc'd block of its own */
     struct pw_obj *next;
 } pw_obj;
 #define PW_STATIC 2
