@@ -134,7 +134,13 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:
         """The first value of ``name``, or ``default``."""
-        value = self._first(name)
+        if self._epoch != _state.map_epoch and type(name) is str:
+            # _first's single read written out: the common case, one frame less.
+            if _state.effective_context_id != self._context_id:
+                _enter(self._context_id)
+            value = hc.find_map_value(self._map_type, name.lower())
+        else:
+            value = self._first(name)
         return default if value is None else value
 
     def __contains__(self, name: object) -> bool:
