@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.raw).write_text(json.dumps(raw, indent=1, default=str) + "\n")
     log(f"wrote the sections of {args.doc} and {args.raw} in {elapsed / 60:.1f} min")
     d, s = raw["direct"], raw["startup"]
-    for key in ("cpython", "compact"):
+    for key in ("cpython", "compact", "componentize"):
         print(
             f"{key}: extra CPU/request ×{d[key]['extra_ratio_as']:.2f} AS under load, "
             f"×{d[key]['extra_ratio_as_c1']:.2f} one at a time; start-up CPU "

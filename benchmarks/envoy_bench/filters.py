@@ -44,7 +44,10 @@ VARIANTS = (
     Variant("as", "AssemblyScript SDK", b"x-hello: world"),
     Variant("cpython", "this SDK, `--backend cpython`", b"x-hello: world"),
     Variant("compact", "this SDK, `--backend compact`", b"x-hello: world"),
+    Variant("componentize", "this SDK, `--backend componentize-py`", b"x-hello: world"),
 )
+#: Variant key -> the ``proxywasm build --backend`` that makes it.
+BACKENDS = {"cpython": "cpython", "compact": "compact", "componentize": "componentize-py"}
 BY_KEY = {v.key: v for v in VARIANTS}
 
 
@@ -149,10 +152,10 @@ def build_variants(work: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     built_now = build_assemblyscript(BENCH_TS, as_out)
     out["as"] = {"wasm": str(as_out), "build_s": time.perf_counter() - t0, "built_now": built_now}
-    for backend in ("cpython", "compact"):
-        dest = work / f"bench-{backend}" / "filter.wasm"
+    for key, backend in BACKENDS.items():
+        dest = work / f"bench-{key}" / "filter.wasm"
         r = build_in_subprocess(BENCH_PY, dest, {}, backend)
-        out[backend] = {"wasm": str(dest), "build_s": r["wall"], "stages": r["stages"]}
+        out[key] = {"wasm": str(dest), "build_s": r["wall"], "stages": r["stages"]}
     for key, rec in out.items():
         data = Path(rec["wasm"]).read_bytes()
         rec["size"] = len(data)

@@ -306,7 +306,76 @@ class Report:
                 f"{fmt_bytes(v['cpython']['size'])}) | {verdict(code <= ISSUE9['code_mb'] * 1e6)} |",
                 "",
             )
+        self.componentize_vs_cpython()
         self.first_issue()
+
+    def componentize_vs_cpython(self) -> None:
+        """Issue 12: the componentize-py module against the cpython one, in this run."""
+        ld, st, v = self.load, self.start, self.variants
+        if "componentize" not in ld or "cpython" not in ld:
+            return
+        z, p = ld["componentize"], ld["cpython"]
+        zs, ps = st["componentize"], st["cpython"]
+
+        def row(what: str, zx: str, px: str, ratio: float) -> str:
+            return f"| {what} | {zx} | {px} | ×{ratio:.2f} |"
+
+        self.a(
+            "### Issue 12: `--backend componentize-py` (CPython 3.14) against `--backend cpython` "
+            "(CPython 3.11)",
+            "",
+            "| | componentize-py | cpython | ratio |",
+            "|---|---:|---:|---:|",
+            row(
+                ".wasm",
+                fmt_bytes(v["componentize"]["size"]),
+                fmt_bytes(v["cpython"]["size"]),
+                v["componentize"]["size"] / v["cpython"]["size"],
+            ),
+            row(
+                "build (bench filter, wall)",
+                f"{v['componentize']['build_s']:.1f} s",
+                f"{v['cpython']['build_s']:.1f} s",
+                v["componentize"]["build_s"] / v["cpython"]["build_s"],
+            ),
+            row(
+                "start-up wall",
+                fmt_ms(zs["startup_wall_s"]),
+                fmt_ms(ps["startup_wall_s"]),
+                zs["startup_wall_s"] / ps["startup_wall_s"],
+            ),
+            row(
+                "start-up CPU",
+                fmt_ms(zs["startup_cpu_s"]),
+                fmt_ms(ps["startup_cpu_s"]),
+                zs["startup_cpu_s"] / ps["startup_cpu_s"],
+            ),
+            row(
+                "extra RSS idle, 1 worker",
+                f"{zs['rss_idle_extra_mib']:+.0f} MiB",
+                f"{ps['rss_idle_extra_mib']:+.0f} MiB",
+                zs["rss_idle_extra_mib"] / ps["rss_idle_extra_mib"],
+            ),
+            row(
+                "extra RSS idle, 2 workers",
+                f"{zs['rss_idle_2w_extra_mib']:+.0f} MiB",
+                f"{ps['rss_idle_2w_extra_mib']:+.0f} MiB",
+                zs["rss_idle_2w_extra_mib"] / ps["rss_idle_2w_extra_mib"],
+            ),
+            row(
+                "extra CPU per request, 10 connections",
+                fmt_us(z["extra_cpu_us"]),
+                fmt_us(p["extra_cpu_us"]),
+                z["extra_cpu_us"] / p["extra_cpu_us"],
+            ),
+            row(
+                "extra CPU per request, 1 connection",
+                fmt_us(z["extra_cpu_us_c1"]),
+                fmt_us(p["extra_cpu_us_c1"]),
+                z["extra_cpu_us_c1"] / p["extra_cpu_us_c1"],
+            ),
+            "",
+        )
 
     def first_issue(self) -> None:
         """The first issue's targets: module size and warm build of add_header, CPU per request."""
