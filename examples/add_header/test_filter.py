@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 #: The filter the plugin's proxywasm_filter_host runs, natively and compiled.
 PROXYWASM_FILTER = HERE / "filter.py"
 #: The backends that build this filter; each runs every test below.
-PROXYWASM_BACKENDS = ("cpython", "compact")
+PROXYWASM_BACKENDS = ("cpython", "compact", "componentize-py")
 
 
 MakeHost = Callable[..., HostEmulator]

@@ -21,7 +21,7 @@ from proxywasm.testing import HostEmulator, load_filter
 HERE = Path(__file__).resolve().parent
 #: The filter the plugin's proxywasm_filter_host runs, natively and compiled.
 PROXYWASM_FILTER = HERE / "filter.py"
-PROXYWASM_BACKENDS = ("cpython", "compact")
+PROXYWASM_BACKENDS = ("cpython", "compact", "componentize-py")
 
 
 filter_module = load_filter(PROXYWASM_FILTER)
