@@ -511,36 +511,9 @@ class Dispatcher:
             f"{_describe(ctx)}.{name} returned {result!r}; return Action.CONTINUE or Action.PAUSE"
         )
 
-    # The two callbacks of every request are written out (no _enter, _http or
-    # _http_action frames): the same steps as the other stream callbacks, inlined.
-
-    def proxy_on_request_headers(
-        self, context_id: int, num_headers: int, end_of_stream: int
-    ) -> int:
-        """Request headers arrived."""
-        if _state.vm is not self:
-            self.activate()
-        elif _state.replied_context:
-            self._note_reply()
-        _state.effective_context_id = context_id
-        _state.map_epoch += 1
-        ctx = self.streams.get(context_id)
-        if ctx is None:
-            ctx = self._make(context_id, http=True)
-        if not isinstance(ctx, HttpContext):
-            if context_id in self.broken:
-                return self._fail_http(context_id)
-            return _CONTINUE
-        try:
-            result = ctx.on_http_request_headers(num_headers, bool(end_of_stream))
-            if result is None or result is _ACT_CONTINUE:
-                return _CONTINUE
-            if result is _ACT_PAUSE:
-                return _PAUSE
-            return self._action(ctx, context_id, "on_http_request_headers", result, _REQUEST)
-        except _CAUGHT as exc:
-            self._report("on_http_request_headers", context_id, exc)
-            return self._fail_http(context_id)
+    # The two headers callbacks of every request: see _headers_callback below the class.
+    proxy_on_request_headers: Callable[[Dispatcher, int, int, int], int]
+    proxy_on_response_headers: Callable[[Dispatcher, int, int, int], int]
 
     def proxy_on_request_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
         """A request body chunk arrived."""
@@ -559,34 +532,6 @@ class Dispatcher:
         return self._http_action(
             context_id, self._http(context_id), "on_http_request_trailers", num_trailers
         )
-
-    def proxy_on_response_headers(
-        self, context_id: int, num_headers: int, end_of_stream: int
-    ) -> int:
-        """Response headers arrived."""
-        if _state.vm is not self:
-            self.activate()
-        elif _state.replied_context:
-            self._note_reply()
-        _state.effective_context_id = context_id
-        _state.map_epoch += 1
-        ctx = self.streams.get(context_id)
-        if ctx is None:
-            ctx = self._make(context_id, http=True)
-        if not isinstance(ctx, HttpContext):
-            if context_id in self.broken:
-                return self._fail_http(context_id)
-            return _CONTINUE
-        try:
-            result = ctx.on_http_response_headers(num_headers, bool(end_of_stream))
-            if result is None or result is _ACT_CONTINUE:
-                return _CONTINUE
-            if result is _ACT_PAUSE:
-                return _PAUSE
-            return self._action(ctx, context_id, "on_http_response_headers", result, _RESPONSE)
-        except _CAUGHT as exc:
-            self._report("on_http_response_headers", context_id, exc)
-            return self._fail_http(context_id)
 
     def proxy_on_response_body(self, context_id: int, body_size: int, end_of_stream: int) -> int:
         """A response body chunk arrived."""
@@ -912,3 +857,48 @@ class Dispatcher:
 #: The dispatcher of this interpreter. In a compiled module there is exactly one
 #: VM per interpreter and the glue calls this object's methods.
 vm = Dispatcher()
+
+
+def _headers_callback(
+    name: str, direction: int, doc: str
+) -> Callable[[Dispatcher, int, int, int], int]:
+    """``proxy_on_request_headers`` / ``proxy_on_response_headers``: the steps of the other
+    stream callbacks (``_enter``, ``_http``, ``_http_action``) written out in one frame, as
+    these two run for every request."""
+
+    def callback(self: Dispatcher, context_id: int, num_headers: int, end_of_stream: int) -> int:
+        if _state.vm is not self:
+            self.activate()
+        elif _state.replied_context:
+            self._note_reply()
+        _state.effective_context_id = context_id
+        _state.map_epoch += 1
+        ctx = self.streams.get(context_id)
+        if ctx is None:
+            ctx = self._make(context_id, http=True)
+        if not isinstance(ctx, HttpContext):
+            if context_id in self.broken:
+                return self._fail_http(context_id)
+            return _CONTINUE
+        try:
+            result = getattr(ctx, name)(num_headers, bool(end_of_stream))
+            if result is None or result is _ACT_CONTINUE:
+                return _CONTINUE
+            if result is _ACT_PAUSE:
+                return _PAUSE
+            return self._action(ctx, context_id, name, result, direction)
+        except _CAUGHT as exc:
+            self._report(name, context_id, exc)
+            return self._fail_http(context_id)
+
+    callback.__name__ = callback.__qualname__ = "proxy_" + name.replace("http_", "")
+    callback.__doc__ = doc
+    return callback
+
+
+Dispatcher.proxy_on_request_headers = _headers_callback(
+    "on_http_request_headers", _REQUEST, "Request headers arrived."
+)
+Dispatcher.proxy_on_response_headers = _headers_callback(
+    "on_http_response_headers", _RESPONSE, "Response headers arrived."
+)
