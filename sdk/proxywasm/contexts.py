@@ -35,6 +35,17 @@ from .types import Action, BufferType, ConfigError, LogLevel, MapType, PeerType,
 from .views import Request, Response
 
 if TYPE_CHECKING:
+    import _proxywasm as _abi
+else:
+    # The host module hostcalls bound (the C glue compiled, the null runtime
+    # natively), for the one-frame fast paths below.
+    _abi = hc._abi
+
+#: ``int(MapType...)`` once, so the fast paths pass a plain int as hostcalls does.
+_REQUEST_HEADERS = int(MapType.HTTP_REQUEST_HEADERS)
+_RESPONSE_HEADERS = int(MapType.HTTP_RESPONSE_HEADERS)
+
+if TYPE_CHECKING:
     #: What a stream callback returns: an action (``None`` continues), or, from an
     #: ``async def`` callback, a coroutine that ends with one.
     CallbackResult = Action | None | Coroutine[Any, Any, Action | None]
@@ -508,6 +519,18 @@ class HttpContext(_StreamContext[_R_co]):
 
     def get_http_request_header(self, name: str) -> str | None:
         """First value of a request header, or ``None``."""
+        # Per-request hot path: the common case (a str name, this context
+        # already effective) in this one frame; the rest goes the general way.
+        if type(name) is str and _state.effective_context_id == self.context_id:
+            status, value = _abi.proxy_get_header_map_value(
+                _REQUEST_HEADERS, name.encode("utf-8", "surrogateescape")
+            )
+            if status == 0:  # OK
+                return value.decode("utf-8", "surrogateescape")
+            if status == 1:  # NOT_FOUND
+                return None
+            # The general path's error for this status (hint included), without asking again.
+            hc._map_check("proxy_get_header_map_value", status, MapType.HTTP_REQUEST_HEADERS)
         return self._get_header(MapType.HTTP_REQUEST_HEADERS, name)
 
     def get_http_request_header_bytes(self, name: str) -> bytes | None:
@@ -600,6 +623,22 @@ class HttpContext(_StreamContext[_R_co]):
 
     def add_http_response_header(self, name: str, value: HeaderValue) -> None:
         """Add a response header value, keeping existing ones."""
+        # Per-request hot path, as get_http_request_header: str name and value,
+        # this context already effective; bytes or a bad type go the general way.
+        if (
+            type(name) is str
+            and type(value) is str
+            and _state.effective_context_id == self.context_id
+        ):
+            _state.map_epoch += 1
+            status = _abi.proxy_add_header_map_value(
+                _RESPONSE_HEADERS,
+                name.encode("utf-8", "surrogateescape"),
+                value.encode("utf-8", "surrogateescape"),
+            )
+            if status != 0:  # the general path's error, without adding again
+                hc._map_check("proxy_add_header_map_value", status, MapType.HTTP_RESPONSE_HEADERS)
+            return
         self._add_header(MapType.HTTP_RESPONSE_HEADERS, name, value)
 
     def remove_http_response_header(self, name: str) -> None:

@@ -16,6 +16,12 @@ from .types import LogLevel, NotInCallbackError
 if TYPE_CHECKING:
     import logging
 
+    import _proxywasm as _abi
+else:
+    _abi = hc._abi  # the host module hostcalls bound, for log_debug's fast path
+
+_DEBUG = int(LogLevel.DEBUG)
+
 __all__ = [
     "HostLogStream",
     "ProxyLogHandler",  # noqa: F822 -- made on first access (module __getattr__)
@@ -41,6 +47,12 @@ def log_trace(message: str) -> None:
 
 def log_debug(message: str) -> None:
     """Log at DEBUG."""
+    # Per-request hot path: a str message in this one frame; anything else via hc.log.
+    if type(message) is str:
+        status = _abi.proxy_log(_DEBUG, message.encode("utf-8", "surrogateescape"))
+        if status != 0:  # hc.log's error for this status, without logging again
+            hc._check("proxy_log", status)
+        return
     hc.log(LogLevel.DEBUG, message)
 
 
