@@ -58,7 +58,7 @@ def _config(only: list[str], ignore: list[str]) -> str:
         "[tool.mutmut]",
         f"source_paths = {json.dumps(sorted({p.split('/')[0] + '/' for p in only}))}",
         f"only_mutate = {json.dumps(only)}",
-        'also_copy = ["examples/", "abi-stubs/", "docs/", "sdk/", "compiler/", "conftest.py"]',
+        'also_copy = ["examples/", "abi-stubs/", "docs/", "sdk/", "compiler/", "benchmarks/", "conftest.py"]',
         f"pytest_add_cli_args = {json.dumps(pytest_args)}",
         'pytest_add_cli_args_test_selection = ["tests/", "examples/"]',
         # A mutant that hangs is caught; waiting 15x the test's time for it
