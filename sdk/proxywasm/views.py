@@ -23,9 +23,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, TypeVar, overload
 
+    import _proxywasm as _abi
+
     from .hostcalls import HeaderValue
 
     _T = TypeVar("_T")
+else:
+    # The host module hostcalls bound (the C glue compiled, the null runtime natively),
+    # for the one-frame reads and adds below, as contexts.py's Rust-named fast paths.
+    _abi = hc._abi
 
 __all__ = ["Body", "FrozenHeaders", "HeaderMap", "Request", "Response"]
 
@@ -91,11 +97,12 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
     seen by the next read.
     """
 
-    __slots__ = ("_context_id", "_epoch", "_map_type", "_pairs")
+    __slots__ = ("_context_id", "_epoch", "_map_id", "_map_type", "_pairs")
 
     def __init__(self, context_id: int, map_type: MapType) -> None:
         self._context_id = context_id
         self._map_type = map_type
+        self._map_id = int(map_type)
         self._pairs: list[tuple[str, str]] = []
         self._epoch = -1  # nothing fetched yet
 
@@ -134,13 +141,22 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
 
     def get(self, name: str, default: Any = None) -> Any:
         """The first value of ``name``, or ``default``."""
-        if self._epoch != _state.map_epoch and type(name) is str:
-            # _first's single read written out: the common case, one frame less.
-            if _state.effective_context_id != self._context_id:
-                _enter(self._context_id)
-            value = hc.find_map_value(self._map_type, name.lower())
-        else:
-            value = self._first(name)
+        if (
+            self._epoch != _state.map_epoch
+            and type(name) is str
+            and _state.effective_context_id == self._context_id
+        ):
+            # The common single read in this one frame (hostcalls.find_map_value's rules):
+            # as cheap as get_http_request_header.
+            status, raw = _abi.proxy_get_header_map_value(
+                self._map_id, name.lower().encode("utf-8", "surrogateescape")
+            )
+            if status == 0:  # OK
+                return raw.decode("utf-8", "surrogateescape")
+            if status == 1 or status == 2:  # NOT_FOUND; BAD_ARGUMENT: the host let go of it
+                return default
+            hc._map_check("proxy_get_header_map_value", status, self._map_type)
+        value = self._first(name)
         return default if value is None else value
 
     def __contains__(self, name: object) -> bool:
@@ -179,12 +195,28 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
     def add(self, name: str, value: HeaderValue) -> None:
         """Append one more value of ``name``, keeping those already there."""
         valid = self._epoch == _state.map_epoch
-        _enter(self._context_id)
-        hc.add_map_value(self._map_type, name, value)
-        if valid:
+        if (
+            type(name) is str
+            and type(value) is str
+            and _state.effective_context_id == self._context_id
+        ):
+            # The common case in this one frame, as add_http_response_header.
+            _state.map_epoch += 1
+            status = _abi.proxy_add_header_map_value(
+                self._map_id,
+                name.encode("utf-8", "surrogateescape"),
+                value.encode("utf-8", "surrogateescape"),
+            )
+            if status != 0:  # hostcalls' error for it, without adding again
+                hc._map_check("proxy_add_header_map_value", status, self._map_type)
+            text = value
+        else:
+            _enter(self._context_id)
+            hc.add_map_value(self._map_type, name, value)
             text = value if isinstance(value, str) else to_str(bytes(value))
+        if valid:
             self._pairs = [*self._pairs, (_name(name), text)]
-        self._wrote(valid)
+        self._epoch = _state.map_epoch if valid else -1  # _wrote, inlined
 
     def __delitem__(self, name: str) -> None:
         if name not in self:
