@@ -311,6 +311,8 @@ def public_members(cls: type, documented: set[type]) -> Iterable[tuple[str, Any,
                 yield name, member.__func__, klass
             elif inspect.isfunction(member) or isinstance(member, property):
                 yield name, member, klass
+            elif inspect.ismemberdescriptor(member) and inspect.getdoc(member):
+                yield name, member, klass  # a documented __slots__ entry
 
 
 def render_function(
@@ -362,8 +364,9 @@ def render_class(mod: Any, name: str, cls: type, documented: set[type]) -> list[
         if member_name.startswith("proxy_") and cls.__name__ in ("AbiHost", "HostEmulator"):
             abi.append(member_name)
             continue
-        if isinstance(member, property):
-            lines += [f"#### `{member_name}` (property)", ""]
+        if isinstance(member, property) or inspect.ismemberdescriptor(member):
+            kind = "property" if isinstance(member, property) else "attribute"
+            lines += [f"#### `{member_name}` ({kind})", ""]
             d = doc(member)
             if d:
                 lines += [d, ""]

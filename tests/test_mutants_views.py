@@ -13,7 +13,7 @@ import pytest
 from proxywasm import Action, HttpContext, RootContext, _state
 from proxywasm.testing import HostEmulator
 from proxywasm.types import MapType
-from proxywasm.views import FrozenHeaders, HeaderMap
+from proxywasm.views import FrozenHeaders, header_map
 
 REQUEST = [(":method", "GET"), (":path", "/p"), (":authority", "example.com")]
 
@@ -112,8 +112,8 @@ def test_a_new_view_fetches_whatever_the_epoch_is() -> None:
             try:
                 for epoch in (0, 1):
                     _state.map_epoch = epoch
-                    seen.append(HeaderMap(self.context_id, MapType.HTTP_REQUEST_HEADERS)[":path"])
-                    view = HeaderMap(self.context_id, MapType.HTTP_REQUEST_HEADERS)
+                    seen.append(header_map(self.context_id, MapType.HTTP_REQUEST_HEADERS)[":path"])
+                    view = header_map(self.context_id, MapType.HTTP_REQUEST_HEADERS)
                     _state.map_epoch = epoch - 1  # the write below bumps it to `epoch`
                     view["x-w"] = str(epoch)
                     seen.append(view.get("x-w"))

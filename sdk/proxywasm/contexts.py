@@ -32,7 +32,7 @@ from . import hostcalls as hc
 from .calls import HttpCall
 from .hostcalls import Headers, HeaderValue, PropertyPath
 from .types import Action, BufferType, ConfigError, LogLevel, MapType, PeerType, StreamType
-from .views import Request, Response
+from .views import HeaderMap, Request, Response
 
 if TYPE_CHECKING:
     import _proxywasm as _abi
@@ -435,20 +435,34 @@ class HttpContext(_StreamContext[_R_co]):
     and ``.body`` (:class:`~proxywasm.views.Body`).
     """
 
+    # Made on first use and kept. Plain attributes (not ``self.__dict__``, which would
+    # turn the instance's inline values into a dict), both objects made in this frame
+    # (views.HeaderMap has no __init__): each step was measured per request.
+    _pw_request: Request | None = None
+    _pw_response: Response | None = None
+
     @property
     def request(self) -> Request:
         """The request: ``headers``, ``trailers``, ``body``, ``method``, ``path`` ..."""
-        view: Request | None = self.__dict__.get("_pw_request")
+        view = self._pw_request
         if view is None:
-            view = self.__dict__["_pw_request"] = Request(self.context_id)
+            view = self._pw_request = Request()
+            view.headers = headers = HeaderMap()
+            headers._context_id = view._context_id = self.context_id
+            headers._map_type = _REQUEST_HEADERS
+            headers._epoch = view._trailers = view._body = None
         return view
 
     @property
     def response(self) -> Response:
         """The response: ``headers``, ``trailers``, ``body``, ``status``."""
-        view: Response | None = self.__dict__.get("_pw_response")
+        view = self._pw_response
         if view is None:
-            view = self.__dict__["_pw_response"] = Response(self.context_id)
+            view = self._pw_response = Response()
+            view.headers = headers = HeaderMap()
+            headers._context_id = view._context_id = self.context_id
+            headers._map_type = _RESPONSE_HEADERS
+            headers._epoch = view._trailers = view._body = None
         return view
 
     # -- callbacks ---------------------------------------------------------------------

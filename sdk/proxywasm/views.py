@@ -33,7 +33,7 @@ else:
     # for the one-frame reads and adds below, as contexts.py's Rust-named fast paths.
     _abi = hc._abi
 
-__all__ = ["Body", "FrozenHeaders", "HeaderMap", "Request", "Response"]
+__all__ = ["Body", "FrozenHeaders", "HeaderMap", "Request", "Response", "header_map"]
 
 
 def _enter(context_id: int) -> None:
@@ -87,6 +87,9 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
     that are not UTF-8 round-trip as lone surrogates); :meth:`get_bytes`
     and :meth:`get_all_bytes` give the raw bytes.
 
+    The SDK makes these maps (``self.request.headers``, ``self.response.trailers``;
+    :func:`proxywasm.views.header_map` for any map of the ABI).
+
     Reading one name (``m[name]``, ``get``, ``in``) asks the host for that
     name only: one host call, as the Rust-named getters. Reading the whole
     map (iteration, ``len``, :meth:`get_all`, :meth:`multi_items`) fetches
@@ -97,14 +100,20 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
     seen by the next read.
     """
 
-    __slots__ = ("_context_id", "_epoch", "_map_id", "_map_type", "_pairs")
+    __slots__ = ("_context_id", "_epoch", "_map_type", "_pairs")
 
-    def __init__(self, context_id: int, map_type: MapType) -> None:
-        self._context_id = context_id
-        self._map_type = map_type
-        self._map_id = int(map_type)
-        self._pairs: list[tuple[str, str]] = []
-        self._epoch = -1  # nothing fetched yet
+    #: The copy of the whole map, valid while ``_epoch`` is the current map epoch (it is
+    #: only read then, so a new map leaves it unset).
+    _pairs: list[tuple[str, str]]
+
+    _context_id: int
+    _map_type: int
+    _epoch: int | None  # None: nothing fetched yet (no epoch is None)
+
+    # No __init__: a view is made by header_map() or by the contexts' ``request`` /
+    # ``response`` properties in their own frame (calling a class with no Python
+    # __init__ is the cheapest way CPython makes an object: measured in wasm
+    # instructions per request, as every step of a stream's first use of a view).
 
     def _items(self) -> list[tuple[str, str]]:
         if self._epoch != _state.map_epoch:
@@ -122,7 +131,7 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
     def _wrote(self, valid: bool) -> None:
         # The host call bumped the epoch; the cache stays valid if it was before the write
         # and has been updated to match it.
-        self._epoch = _state.map_epoch if valid else -1
+        self._epoch = _state.map_epoch if valid else None
 
     # -- reads -----------------------------------------------------------------------
 
@@ -149,8 +158,8 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
             # The common single read in this one frame (hostcalls.find_map_value's rules):
             # as cheap as get_http_request_header.
             status, raw = _abi.proxy_get_header_map_value(
-                self._map_id, name.lower().encode("utf-8", "surrogateescape")
-            )
+                self._map_type, name.encode("utf-8", "surrogateescape")
+            )  # the host matches names case-insensitively (Envoy: LowerCaseString)
             if status == 0:  # OK
                 return raw.decode("utf-8", "surrogateescape")
             if status == 1 or status == 2:  # NOT_FOUND; BAD_ARGUMENT: the host let go of it
@@ -203,7 +212,7 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
             # The common case in this one frame, as add_http_response_header.
             _state.map_epoch += 1
             status = _abi.proxy_add_header_map_value(
-                self._map_id,
+                self._map_type,
                 name.encode("utf-8", "surrogateescape"),
                 value.encode("utf-8", "surrogateescape"),
             )
@@ -216,7 +225,7 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
             text = value if isinstance(value, str) else to_str(bytes(value))
         if valid:
             self._pairs = [*self._pairs, (_name(name), text)]
-        self._epoch = _state.map_epoch if valid else -1  # _wrote, inlined
+        self._epoch = _state.map_epoch if valid else None  # _wrote, inlined
 
     def __delitem__(self, name: str) -> None:
         if name not in self:
@@ -246,7 +255,7 @@ class HeaderMap(_Lookup, MutableMapping[str, str]):
         """Replace the whole map (pairs, or a mapping) in one host call."""
         _enter(self._context_id)
         hc.set_map(self._map_type, headers)
-        self._epoch = -1
+        self._epoch = None
 
     def __repr__(self) -> str:
         return f"HeaderMap({self.multi_items()!r})"
@@ -349,34 +358,40 @@ class Body:
         return f"Body({self._buffer.name})"
 
 
-class _Direction:
-    """Headers, trailers and body of one direction; each view is made on first use."""
+def header_map(context_id: int, map_type: MapType | int) -> HeaderMap:
+    """A live view of the map ``map_type`` of the context ``context_id`` (a stream's own
+    maps are ``self.request.headers`` and the like; this is for any other)."""
+    view = HeaderMap()
+    view._context_id = context_id
+    view._map_type = int(map_type)
+    view._epoch = None
+    return view
 
-    __slots__ = ("_body", "_context_id", "_headers", "_trailers")
+
+class _Direction:
+    """Headers, trailers and body of one direction; trailers and body are made on first use."""
+
+    __slots__ = {
+        "_body": None,
+        "_context_id": None,
+        "_trailers": None,
+        "headers": "The live header map (see :class:`HeaderMap`).",
+    }
+
+    headers: HeaderMap
+    _body: Body | None
+    _context_id: int
+    _trailers: HeaderMap | None
 
     #: The direction's header map, trailer map and body buffer (set by each subclass).
     _kinds: tuple[MapType, MapType, BufferType]
-
-    def __init__(self, context_id: int) -> None:
-        self._context_id = context_id
-        self._headers: HeaderMap | None = None
-        self._trailers: HeaderMap | None = None
-        self._body: Body | None = None
-
-    @property
-    def headers(self) -> HeaderMap:
-        """The live header map (see :class:`HeaderMap`)."""
-        view = self._headers
-        if view is None:
-            view = self._headers = HeaderMap(self._context_id, self._kinds[0])
-        return view
 
     @property
     def trailers(self) -> HeaderMap:
         """The live trailer map (empty until trailers arrive)."""
         view = self._trailers
         if view is None:
-            view = self._trailers = HeaderMap(self._context_id, self._kinds[1])
+            view = self._trailers = header_map(self._context_id, self._kinds[1])
         return view
 
     @property
