@@ -128,7 +128,7 @@ def test_header_views(envoy: Envoy) -> None:
     got = forwarded(send(envoy, "views", x_secret="s3", x_drop="1", x_tag="0"))["headers"]
     assert got["x-path-len"] == "10"
     assert got["x-tags"] == "0,a,b"
-    assert (got["x-seen-rust"], got["x-root"]) == ("1", "blue")
+    assert (got["x-seen-rust"], got["x-seen-upper"], got["x-root"]) == ("1", "1", "blue")
     assert (got["x-has-secret"], got["x-popped"]) == ("True", "s3")
     assert "x-secret" not in got and "x-drop" not in got
 

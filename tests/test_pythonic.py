@@ -53,6 +53,7 @@ def test_header_views_read_and_write_the_live_map(host: HostEmulator) -> None:
     assert values["x-tags"] == "0,a,b"  # every value, in order, names case-insensitive
     assert [v for k, v in got if k == "x-tag"] == ["0", "a", "b"]
     assert values["x-seen-rust"] == "1"  # a write by the Rust-named method is seen by the view
+    assert values["x-seen-upper"] == "1"  # a single read of a name in another case
     assert values["x-method"] == "POST"
     assert (values["x-has-secret"], values["x-popped"]) == ("True", "s3")
     assert "x-secret" not in values and "x-drop" not in values

@@ -23,6 +23,7 @@ class Gate(HttpContext["Root"]):
             # the Rust-named spelling reaches the same map
             self.set_http_request_header("x-rust", "1")
             h["x-seen-rust"] = h.get("x-rust", "missing")
+            h["x-seen-upper"] = h.get("X-Rust", "missing")  # the host matches any case
             h["x-method"] = self.request.method
             h["x-has-secret"] = str("x-secret" in h)
             h["x-popped"] = h.pop("x-secret", "none")
