@@ -84,6 +84,7 @@ def measure_startup(
                     "cpu_s": env.startup_cpu,
                     "cpu_ns_s": env.startup_cpu_ns,
                     "rss_idle_kib": proc_rss_kib(env.pid),
+                    "heap": env.heap(),
                 }
             finally:
                 env.stop()
@@ -287,6 +288,17 @@ def summarise_startup(
             "rss_idle_range": _span(rss),
             "rss_idle_2w_mib": median(rss2),
         }
+        heaps = [r[name].get("heap") or {} for r in startup]
+        if all("allocated" in h for h in heaps):
+            # Where the idle RSS is: Envoy's allocator (live, and freed pages it keeps) and
+            # the rest (code V8 compiled, the VMs' linear memories, Envoy's own binary).
+            s["heap_live_mib"] = median([h["allocated"] / 2**20 for h in heaps])
+            s["heap_kept_free_mib"] = median(
+                [
+                    (h.get("pageheap_free", 0) + h.get("total_thread_cache", 0)) / 2**20
+                    for h in heaps
+                ]
+            )
         if name != "none":
             s["startup_cpu_ratio"] = median(
                 [_startup_cpu(r[name]) / _startup_cpu(r["none"]) for r in startup]

@@ -103,6 +103,18 @@ class RunningEnvoy:
         stop_process(self.proc)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def heap(self) -> dict[str, int]:
+        """Envoy's allocator (tcmalloc) figures from the admin ``/memory`` page, in bytes:
+        ``allocated`` (live), ``pageheap_free`` (freed pages it keeps mapped),
+        ``total_thread_cache``, ``heap_size``... ({} if the page is not there)."""
+        url = f"http://127.0.0.1:{self.admin_port}/memory"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                data = json.loads(r.read())
+        except (OSError, ValueError):
+            return {}
+        return {k: int(v) for k, v in data.items() if str(v).isdigit()}
+
     def counter(self, name: str) -> int:
         """One counter from the admin API (0 when absent)."""
         url = f"http://127.0.0.1:{self.admin_port}/stats?filter=^{name}$"

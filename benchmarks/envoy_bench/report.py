@@ -556,6 +556,28 @@ class Report:
                 rssl = f"{s['rss_mib']:.0f} MiB ({s['rss_extra_mib']:+.1f})"
             self.a(f"| {self.label(key)} | {wall} | {cpu} | {rss1} | {rss2} | {rssl} |")
         self.a("")
+        if all("heap_live_mib" in self.start[k] for k in self.keys):
+            self.a(
+                "Where the idle RSS is (1 worker, medians of the start-up rounds): Envoy's "
+                "allocator (tcmalloc, from the admin `/memory` page) holds live memory (V8's "
+                "module: its copy of the wire bytes and the metadata of the compiled code; "
+                "Envoy's copy of the .wasm) and freed memory it keeps mapped (what compiling "
+                "left; Envoy's bootstrap `memory_allocator_manager` gives it back to the "
+                "system); the rest is the compiled code, each VM's linear memory and Envoy's "
+                "own binary.",
+                "",
+                "| | RSS idle | allocator: live | allocator: freed, kept | the rest |",
+                "|---|---|---|---|---|",
+            )
+            for key in self.keys:
+                t = self.start[key]
+                rest = t["rss_idle_mib"] - t["heap_live_mib"] - t["heap_kept_free_mib"]
+                self.a(
+                    f"| {self.label(key)} | {t['rss_idle_mib']:.0f} MiB | "
+                    f"{t['heap_live_mib']:.1f} MiB | {t['heap_kept_free_mib']:.1f} MiB | "
+                    f"{rest:.1f} MiB |"
+                )
+            self.a("")
 
     def cross_check(self) -> None:
         """The same filters routed to a real upstream."""
