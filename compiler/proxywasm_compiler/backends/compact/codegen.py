@@ -614,6 +614,8 @@ class _Gen:
         ]
         for (kind, data), name in self.literals.items():
             macro = "PW_BYTES_LIT" if kind == "bytes" else "PW_STR_LIT"
+            if kind == "str" and data.isascii() and not any(65 <= b <= 90 for b in data):
+                macro = "PW_STR_LIT_LOWER"  # a header name that needs no lower()
             out.append(f"{macro}({name}, {_c_string(data)});")
         for cname, pyname, base in m.exc_types:
             out.append(

@@ -126,6 +126,27 @@ VIEW_CLASSES = {
 VIEW_ATTRIBUTES = frozenset(
     {"headers", "trailers", "body", "method", "path", "authority", "scheme", "status"}
 )
+#: The views' attributes and methods with a C function of their own (runtime/pw_views.c), called
+#: when mypy types the receiver: no name compared at run time. The rest go by name.
+VIEW_DIRECT_ATTRIBUTES = {
+    "headers": "pw_view_headers",
+    "trailers": "pw_view_trailers",
+    "body": "pw_view_body",
+}
+HEADER_MAP = "proxywasm.views.HeaderMap"
+#: HeaderMap methods: C function and the number of arguments it takes (a missing optional one
+#: is passed as None, or NULL for ``pop``'s).
+HEADER_MAP_DIRECT = {
+    "get": ("pw_hm_get", 1, 2, "None"),
+    "pop": ("pw_hm_pop", 1, 2, "NULL"),
+    "add": ("pw_hm_add", 2, 2, ""),
+    "__getitem__": ("pw_hm_getitem", 1, 1, ""),
+    "__setitem__": ("pw_hm_setitem", 2, 2, ""),
+    "__delitem__": ("pw_hm_delitem", 1, 1, ""),
+    "__contains__": ("pw_hm_contains", 1, 1, ""),
+}
+#: ``ctx.request.headers`` and the like as IR: (C function of the attribute, is-trailers)
+_CTX_MAPS = {"pw_view_headers": 0, "pw_view_trailers": 1}
 #: Attributes of a callout's answer (``proxywasm.calls.HttpResponse``).
 RESPONSE_ATTRIBUTES = frozenset({"status", "headers", "body", "trailers"})
 #: Callback slots whose result the host gets as an action: a method typed ``Action | None``
@@ -354,6 +375,91 @@ def _type_checking_only(stmt: n.Statement) -> bool:
     )
 
 
+def _view_aliases(source: str, fdef: n.FuncDef) -> set[tuple[int, int]]:
+    """(line, column) of the statements ``h = ctx.request.headers`` (``.response``, ``.trailers``)
+    at the top of ``fdef``'s body that can stay aliases: ``h`` names that expression everywhere
+    (it is the same object each time; making it has no effect a filter can see), so each use of
+    ``h`` is the expression itself and calls on it need no view made (``pw_ctx_hm_*``).
+
+    Read with ast: ``h`` is bound there only and read only after that statement; ``ctx`` is a
+    parameter never rebound; no nested scope. Anything else keeps ``h`` a plain local.
+    """
+    try:
+        tree = ast.parse(Path(source).read_text(), source)
+    except (OSError, SyntaxError):
+        return set()
+    fn = next(
+        (
+            x
+            for x in ast.walk(tree)
+            if isinstance(x, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and x.name == fdef.name
+            and x.lineno == fdef.line
+        ),
+        None,
+    )
+    if fn is None:
+        return set()
+    bound: dict[str, int] = {}
+    for x in ast.walk(fn):
+        names: list[str] = []
+        if x is not fn and isinstance(
+            x, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+        ):
+            return set()
+        if isinstance(x, ast.Name) and not isinstance(x.ctx, ast.Load):
+            names = [x.id]
+        elif isinstance(x, ast.ExceptHandler) and x.name:
+            names = [x.name]
+        elif isinstance(x, (ast.Global, ast.Nonlocal)):
+            names = list(x.names)
+        elif isinstance(x, (ast.Import, ast.ImportFrom)):
+            names = [a.asname or a.name.split(".")[0] for a in x.names]
+        elif isinstance(x, (ast.MatchAs, ast.MatchStar)) and x.name:
+            names = [x.name]
+        elif isinstance(x, ast.MatchMapping) and x.rest:
+            names = [x.rest]
+        for name in names:
+            bound[name] = bound.get(name, 0) + 1
+    args = fn.args
+    params = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
+    out: set[tuple[int, int]] = set()
+    for i, st in enumerate(fn.body):
+        if isinstance(st, ast.Assign) and len(st.targets) == 1:
+            target, value = st.targets[0], st.value
+        elif isinstance(st, ast.AnnAssign) and st.simple and st.value is not None:
+            target, value = st.target, st.value
+        else:
+            continue
+        if not (
+            isinstance(target, ast.Name)
+            and isinstance(value, ast.Attribute)
+            and value.attr in ("headers", "trailers")
+            and isinstance(value.value, ast.Attribute)
+            and value.value.attr in ("request", "response")
+            and isinstance(value.value.value, ast.Name)
+        ):
+            continue
+        alias, ctx = target.id, value.value.value.id
+        if bound.get(alias) != 1 or ctx not in params or ctx in bound:
+            continue
+        if any(
+            isinstance(x, ast.Name) and x.id == alias and isinstance(x.ctx, ast.Load)
+            for earlier in fn.body[: i + 1]
+            for x in ast.walk(earlier)
+        ):
+            continue
+        out.add((st.lineno, st.col_offset))
+    return out
+
+
+def _is_text(v: ir.Expr) -> bool:
+    """``v`` (maybe boxed to ``dyn``) is a str or bytes by its static type."""
+    while isinstance(v, ir.Convert) and not v.truth:
+        v = v.value
+    return v.ty.kind in ("str", "bytes")
+
+
 @dataclasses.dataclass
 class _DefaultInit:
     """In a module body: evaluate a parameter default (``expr``) into the hidden global ``cname``."""
@@ -530,6 +636,10 @@ class Lowerer:
         self.renames: dict[
             int, str
         ] = {}  # id of a comprehension variable's Var -> its local  # "Class.method" -> C thunk of its bound method
+        #: the method being lowered: statements ``h = self.request.headers`` kept as aliases
+        #: (see _view_aliases), and each alias's Var (by id) -> the expression it names
+        self.alias_sites: set[tuple[int, int]] = set()
+        self.aliases: dict[int, n.Expression] = {}
         self.user_order: list[str] = []
         self.functions: list[ir.FuncIR] = []
         self.root: str | None = None
@@ -920,7 +1030,11 @@ class Lowerer:
             for k, (b, p) in enumerate(zip(bparams, params))
         ]
         result: ir.Expr = ir.Call(ret, line, impl, [recv, *args])
-        if bret == INT and fdef.name in ACTION_SLOTS:
+        pre: list[ir.Stmt] = []
+        if bret == INT and fdef.name in ACTION_SLOTS and ret.kind == "none":
+            # `-> None`: the action is CONTINUE (what pw_callback_action makes of None)
+            pre, result = [ir.ExprStmt(line, result)], ir.Const(INT, line, 0)
+        elif bret == INT and fdef.name in ACTION_SLOTS:
             result = ir.Call(
                 INT,
                 line,
@@ -932,7 +1046,7 @@ class Lowerer:
         elif bret.kind != "none":
             return None
         cname = self.cname("cb", str(cls.info.name if cls.info else ""), fdef.name)
-        body: list[ir.Stmt] = (
+        body: list[ir.Stmt] = pre + (
             [ir.ExprStmt(line, result)] if bret.kind == "none" else [ir.Return(line, result)]
         )
         fparams = [("self", recv.ty)] + [(f"a{k}", b) for k, b in enumerate(bparams)]
@@ -1094,6 +1208,8 @@ class Lowerer:
         self.ret = ret
         self.cur_class = cls
         self.cur_func = fdef
+        self.alias_sites = _view_aliases(self.tree.path, fdef)
+        self.aliases = {}
         params: list[tuple[str, Ty]] = []
         if cls is not None:
             self_name = fdef.arguments[0].variable.name
@@ -1154,7 +1270,22 @@ class Lowerer:
             if isinstance(s.rvalue, n.AwaitExpr):
                 pre, answer = self.await_(s.rvalue, s)
                 return pre + self.assign_to(s.lvalues[0], self.convert_to(answer, s.rvalue), s)
-            return self.assign_to(s.lvalues[0], self.expr(s.rvalue), s)
+            value = self.expr(s.rvalue)
+            target = s.lvalues[0]
+            if (
+                (s.line, s.column) in self.alias_sites
+                and isinstance(target, n.NameExpr)
+                and isinstance(target.node, n.Var)
+                and to_ty(target.node.type) == value.ty  # not `h: Any = ...`
+                and isinstance(value, ir.Call)
+                and value.func in _CTX_MAPS
+                and isinstance(value.args[0], ir.Call)
+                and value.args[0].func == "pw_http_view"
+                and isinstance(value.args[0].args[0], ir.Local)
+            ):  # h = self.request.headers: each use of h is that expression (see _view_aliases)
+                self.aliases[id(target.node)] = s.rvalue
+                return []
+            return self.assign_to(target, value, s)
         if isinstance(s, n.OperatorAssignmentStmt):
             if (
                 isinstance(s.lvalue, n.IndexExpr)
@@ -1177,10 +1308,13 @@ class Lowerer:
         if isinstance(s, n.GlobalDecl):
             return []
         if isinstance(s, n.DelStmt) and isinstance(s.expr, n.IndexExpr):
-            target = self.expr(s.expr.base)
-            base = self.convert(target, DYN)
+            mapping = self.expr(s.expr.base)
+            base = self.convert(mapping, DYN)
             key = self.convert(self.expr(s.expr.index), DYN)
-            fn = "@view.__delitem__" if target.ty.cls in VIEW_CLASSES else "@dyn.pop"
+            if mapping.ty.kind == "inst" and mapping.ty.cls == HEADER_MAP:
+                call = self.header_map_call(mapping, "__delitem__", [key], s.line)
+                return [ir.ExprStmt(s.line, call)]
+            fn = "@view.__delitem__" if mapping.ty.cls in VIEW_CLASSES else "@dyn.pop"
             return [ir.ExprStmt(s.line, ir.Call(DYN, s.line, fn, [base, key]))]
         if isinstance(s, n.ReturnStmt) and isinstance(s.expr, n.AwaitExpr):
             pre, answer = self.await_(s.expr, s)
@@ -1264,8 +1398,14 @@ class Lowerer:
         if isinstance(target, n.IndexExpr):
             if isinstance(target.index, n.SliceExpr):
                 raise self.error(s, "assigning to a slice")
-            base = self.convert(self.expr(target.base), DYN)
+            recv = self.expr(target.base)
+            base = self.convert(recv, DYN)
             key = self.convert(self.expr(target.index), DYN)
+            if recv.ty.kind == "inst" and recv.ty.cls == HEADER_MAP:
+                call = self.header_map_call(
+                    recv, "__setitem__", [key, self.convert(value, DYN)], s.line
+                )
+                return [ir.ExprStmt(s.line, call)]
             return [
                 ir.ExprStmt(
                     s.line,
@@ -1457,6 +1597,9 @@ class Lowerer:
             return c
         line = e.line
         if isinstance(e, n.NameExpr):
+            alias = self.aliases.get(id(e.node))
+            if alias is not None:
+                return self.expr(alias)
             name = self.lname(e)
             if e.kind == n.LDEF and name in self.locals:
                 return self.narrow(ir.Local(self.locals[name], line, name), e)
@@ -1621,13 +1764,47 @@ class Lowerer:
         if obj.ty.cls in ("proxywasm.views.Request", "proxywasm.views.Response") or answer:
             if e.name not in (RESPONSE_ATTRIBUTES if answer else VIEW_ATTRIBUTES):
                 raise self.error(e, f"the attribute {e.name} of a {obj.ty}")
+            if not answer and e.name in VIEW_DIRECT_ATTRIBUTES:
+                direct = VIEW_DIRECT_ATTRIBUTES[e.name]
+                return self.convert(ir.Call(self.ty(e), line, direct, [obj]), self.ty(e))
             get = ir.Call(DYN, line, "pw_view_getattr", [obj, ir.Raw(DYN, line, f'"{e.name}"')])
             return self.convert(get, self.ty(e))
         return None
 
+    def header_map_call(
+        self, recv: ir.Expr, method: str, args: list[ir.Expr], line: int
+    ) -> ir.Expr:
+        """``recv.method(*args)`` for a receiver mypy types a ``HeaderMap``: its C function
+        (``HEADER_MAP_DIRECT``; arguments already ``dyn``), the optional one filled in. On
+        ``ctx.request.headers`` (and the like) itself, the ``pw_ctx_hm_*`` twin, which makes
+        no view objects (runtime/pw_views.c)."""
+        func, _, hi, missing = HEADER_MAP_DIRECT[method]
+        ty = BOOL if method == "__contains__" else DYN
+        full = list(args)
+        if len(full) < hi:
+            full.append(
+                ir.Const(NONE, line, None) if missing == "None" else ir.Raw(DYN, line, missing)
+            )
+        if (
+            isinstance(recv, ir.Call)
+            and recv.func in _CTX_MAPS
+            and isinstance(recv.args[0], ir.Call)
+            and recv.args[0].func == "pw_http_view"
+            and isinstance(recv.args[0].args[1], ir.Const)
+        ):
+            ctx, which = recv.args[0].args
+            assert isinstance(which, ir.Const) and isinstance(which.value, int)
+            map_num = which.value * 2 + _CTX_MAPS[recv.func]
+            if method in ("add", "__setitem__") and all(_is_text(a) for a in full):
+                map_num |= 4  # PW_MAP_TEXT: no type test left for the runtime
+            map_id = ir.Const(INT, line, map_num)
+            return ir.Call(ty, line, func.replace("pw_hm_", "pw_ctx_hm_"), [ctx, map_id, *full])
+        return ir.Call(ty, line, func, [recv, *full])
+
     def index(self, e: n.IndexExpr) -> ir.Expr:
         line = e.line
-        base = self.convert(self.expr(e.base), DYN)
+        recv = self.expr(e.base)
+        base = self.convert(recv, DYN)
         if isinstance(e.index, n.SliceExpr):
             sl = e.index
             parts = [
@@ -1636,6 +1813,8 @@ class Lowerer:
             ]
             return self.convert(ir.Call(DYN, line, "pw_dyn_slice", [base, *parts]), self.ty(e))
         key = self.convert(self.expr(e.index), DYN)
+        if recv.ty.kind == "inst" and recv.ty.cls == HEADER_MAP:
+            return self.convert(self.header_map_call(recv, "__getitem__", [key], line), self.ty(e))
         return self.convert(ir.Call(DYN, line, "pw_dyn_getitem", [base, key]), self.ty(e))
 
     def comprehension(
@@ -1849,9 +2028,11 @@ class Lowerer:
     def compare(self, op: str, left: ir.Expr, right: ir.Expr, node: n.Context) -> ir.Expr:
         line = node.line
         if op in ("in", "not in"):
-            test = ir.Call(
+            test: ir.Expr = ir.Call(
                 BOOL, line, "pw_contains", [self.convert(right, DYN), self.convert(left, DYN)]
             )
+            if right.ty.kind == "inst" and right.ty.cls == HEADER_MAP:
+                test = self.header_map_call(right, "__contains__", [self.convert(left, DYN)], line)
             return test if op == "in" else ir.Op(BOOL, line, "!", [test])
         if op in ("is", "is not"):
             if left.ty.scalar or right.ty.scalar:
@@ -2029,6 +2210,12 @@ class Lowerer:
                         e, f"keyword arguments to the method {callee.name} of a {recv.ty}"
                     )
                 args = [self.convert(self.expr(a), DYN) for a in e.args]
+                if recv.ty.cls == HEADER_MAP and callee.name in HEADER_MAP_DIRECT:
+                    _, lo, hi, _ = HEADER_MAP_DIRECT[callee.name]
+                    if lo <= len(args) <= hi:
+                        return self.convert(
+                            self.header_map_call(recv, callee.name, args, line), result
+                        )
                 call = ir.Call(DYN, line, f"@view.{callee.name}", [recv, *args])
                 return self.convert(call, result)
             if cls is not None or (

@@ -209,6 +209,11 @@ void pw_attr_error(pw_obj *self, const char *name);
 
 #define PW_STR_LIT(ident, text) \
     static pw_str ident = {{PW_STR, PW_STATIC, 0}, sizeof(text) - 1, text}
+/* a str literal with no upper-case letter, all ASCII: its mark says so (PW_STATIC_LOWER), so
+   a header name needs no lower() (the collector takes any non-zero mark of a static as marked) */
+#define PW_STATIC_LOWER (PW_STATIC | 4)
+#define PW_STR_LIT_LOWER(ident, text) \
+    static pw_str ident = {{PW_STR, PW_STATIC_LOWER, 0}, sizeof(text) - 1, text}
 #define PW_BYTES_LIT(ident, text) \
     static pw_str ident = {{PW_BYTES, PW_STATIC, 0}, sizeof(text) - 1, text}
 

@@ -104,11 +104,11 @@ void pw_fatal(const char *message) {
     __builtin_trap();
 }
 
-static uint32_t effective;  /* the host's effective context, as far as we know */
+uint32_t pw_effective_id;  /* the host's effective context, as far as we know */
 int64_t pw_map_epoch;
 
 void pw_enter_id(uint32_t id) {
-    if (id != effective) { proxy_set_effective_context(id); effective = id; }
+    if (id != pw_effective_id) { proxy_set_effective_context(id); pw_effective_id = id; }
 }
 
 static void enter(pw_obj *ctx) {
@@ -117,7 +117,7 @@ static void enter(pw_obj *ctx) {
 
 /* A callback starts: `id` is the effective context and header views fetch their map afresh. */
 static void callback(uint32_t id) {
-    effective = id;
+    pw_effective_id = id;
     pw_map_epoch++;
 }
 
@@ -160,7 +160,7 @@ static int64_t fail_http(uint32_t context_id, const pw_class *root_cls) {
     }
     pw_note_reply(context_id);
     proxy_set_effective_context(context_id);
-    effective = context_id;
+    pw_effective_id = context_id;
     uint32_t status = proxy_send_local_response(500, fail_details, sizeof fail_details - 1, fail_body,
                                                 sizeof fail_body - 1, fail_headers, sizeof fail_headers, 0);
     if (status != 0) proxy_close_stream(1 /* HTTP_RESPONSE */);
@@ -170,7 +170,7 @@ static int64_t fail_http(uint32_t context_id, const pw_class *root_cls) {
 static int64_t fail_tcp(uint32_t context_id, const pw_class *root_cls) {
     if (root_cls && root_cls->fail_open) return 0;
     proxy_set_effective_context(context_id);
-    effective = context_id;
+    pw_effective_id = context_id;
     proxy_close_stream(2 /* DOWNSTREAM */);
     return 1;
 }
@@ -485,7 +485,7 @@ void proxy_on_http_call_response(uint32_t root_id, uint32_t token, uint32_t nh, 
     callback(root_id);
     if (ctx != NULL && pw_task_hooks && pw_task_hooks->answer(token, nh, body, nt)) ctx = NULL;  /* awaited */
     if (ctx != NULL) {
-        if (id != root_id) { proxy_set_effective_context(id); effective = id; }
+        if (id != root_id) { proxy_set_effective_context(id); pw_effective_id = id; }
         ((void (*)(pw_obj *, int64_t, int64_t, int64_t, int64_t))SLOT(ctx, PW_SLOT_ON_HTTP_CALL_RESPONSE))(
             ctx, token, nh, body, nt);
         if (pw_err) {
@@ -890,7 +890,7 @@ static int serialize_map(pw_obj *pairs, sbuf *out) {
 void pw_send_http_response(pw_obj *self, int64_t status_code, pw_obj *headers, pw_obj *body, pw_obj *details,
                            int64_t grpc_status) {
     pw_map_epoch++;
-    pw_note_reply(self ? (uint32_t)((pw_inst *)self)->f[PW_F_CONTEXT_ID].i : effective);
+    pw_note_reply(self ? (uint32_t)((pw_inst *)self)->f[PW_F_CONTEXT_ID].i : pw_effective_id);
     if (status_code < 100 || status_code > 999) {
         char msg[80];
         snprintf(msg, sizeof msg, "HTTP status must be 100..999, got %lld", (long long)status_code);

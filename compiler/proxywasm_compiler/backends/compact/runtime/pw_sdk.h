@@ -104,6 +104,7 @@ extern const pw_exc_type pw_CasMismatchError;
 /* the dispatcher's state and errors, for the views (pw_views.c) */
 extern int64_t pw_map_epoch;  /* bumped at every callback and every host call that changes a map */
 void pw_enter_id(uint32_t context_id);  /* make it the host's effective context (if it is not) */
+extern uint32_t pw_effective_id;        /* the host's effective context, as far as we know */
 void pw_host_error(const char *function, uint32_t status, const char *detail);  /* raise HostCallError */
 void pw_map_check(const char *function, uint32_t status, int64_t map);  /* with Envoy's hints */
 const char *pw_map_name(int64_t map);
@@ -119,6 +120,28 @@ pw_obj *pw_config_json(int64_t buffer);
 pw_obj *pw_http_view(pw_obj *self, int64_t which);
 pw_obj *pw_view_getattr(pw_obj *view, const char *name);
 extern const pw_class pw_cls_HeaderMap, pw_cls_Body, pw_cls_Request, pw_cls_Response;
+/* the same without a name compared at run time, for a receiver mypy types a Request / Response
+   (headers, trailers, body) or a HeaderMap (its methods); another receiver goes by name */
+pw_obj *pw_view_headers(pw_obj *view);
+pw_obj *pw_view_trailers(pw_obj *view);
+pw_obj *pw_view_body(pw_obj *view);
+pw_obj *pw_hm_get(pw_obj *m, pw_obj *name, pw_obj *dflt);
+pw_obj *pw_hm_getitem(pw_obj *m, pw_obj *name);
+int pw_hm_contains(pw_obj *m, pw_obj *name);
+pw_obj *pw_hm_setitem(pw_obj *m, pw_obj *name, pw_obj *value);
+pw_obj *pw_hm_add(pw_obj *m, pw_obj *name, pw_obj *value);
+pw_obj *pw_hm_delitem(pw_obj *m, pw_obj *name);
+pw_obj *pw_hm_pop(pw_obj *m, pw_obj *name, pw_obj *dflt);  /* dflt NULL: KeyError when absent */
+/* the same on ctx.request.headers (map 0), .trailers (1), ctx.response.headers (2), .trailers (3)
+   of an HTTP context, without making the views */
+pw_obj *pw_ctx_hm_get(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *dflt);
+pw_obj *pw_ctx_hm_getitem(pw_obj *ctx, int64_t map, pw_obj *name);
+int pw_ctx_hm_contains(pw_obj *ctx, int64_t map, pw_obj *name);
+#define PW_MAP_TEXT 4  /* or'd into the map of _setitem / _add: name and value are str or bytes */
+pw_obj *pw_ctx_hm_setitem(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *value);
+pw_obj *pw_ctx_hm_add(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *value);
+pw_obj *pw_ctx_hm_delitem(pw_obj *ctx, int64_t map, pw_obj *name);
+pw_obj *pw_ctx_hm_pop(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *dflt);
 extern const pw_class pw_cls_FrozenHeaders, pw_cls_HttpResponse, pw_cls_HttpCall, pw_cls_Gather;
 
 /* async def callbacks (pw_views.c drives their coroutines, as proxywasm._tasks / the dispatcher).

@@ -16,7 +16,7 @@
 
 enum { HM_CTX, HM_MAP, HM_PAIRS, HM_EPOCH, HM_NFIELDS };
 enum { BODY_CTX, BODY_BUF, BODY_NFIELDS };
-enum { DIR_CTX, DIR_HEADERS, DIR_TRAILERS, DIR_BODY, DIR_KIND, DIR_NFIELDS };
+enum { DIR_CTX, DIR_HEADERS, DIR_TRAILERS, DIR_BODY, DIR_KIND, DIR_NFIELDS };  /* trailers follow headers */
 
 static pw_obj *hm_method(pw_obj *self, const char *name, int argc, pw_obj **argv);
 static pw_obj *body_method(pw_obj *self, const char *name, int argc, pw_obj **argv);
@@ -57,6 +57,8 @@ static int str_or_bytes(pw_obj *v, const char *what) {
     return 0;
 }
 
+#define IS_TEXT(v) ((v)->tag == PW_STR || (v)->tag == PW_BYTES)  /* str_or_bytes' test, inline */
+
 static pw_obj *as_text(pw_obj *v) {  /* to_str(bytes(value)): the same bytes, as a str */
     return v->tag == PW_STR ? v : pw_str_new(((pw_str *)v)->data, ((pw_str *)v)->len, PW_STR);
 }
@@ -82,7 +84,7 @@ static pw_obj *hm_items(pw_obj *m) {
 
 /* _name(): name.lower(); the name itself when it is ASCII with no upper case (the usual case:
  * no allocation, no method lookup) */
-static pw_obj *key_of(pw_obj *name) {
+static pw_obj *key_scan(pw_obj *name) {
     if (name->tag == PW_STR) {
         pw_str *s = (pw_str *)name;
         uint32_t i = 0;
@@ -91,9 +93,24 @@ static pw_obj *key_of(pw_obj *name) {
     }
     return pw_meth_str(name, "lower", 0, NULL);
 }
+/* a literal known lower-case when compiled needs no scan (its mark says so: PW_STR_LIT_LOWER) */
+static inline __attribute__((always_inline)) pw_obj *key_of(pw_obj *name) {
+    return name->mark == PW_STATIC_LOWER ? name : key_scan(name);
+}
 
 static pw_obj *pk(pw_obj *p) { return ((pw_list *)p)->items[0]; }
 static pw_obj *pv(pw_obj *p) { return ((pw_list *)p)->items[1]; }
+
+/* pw_enter_id with its test inline (the call only when the context changes) */
+#define ENTER(id)                                           \
+    do {                                                    \
+        uint32_t id_ = (id);                                \
+        if (id_ != pw_effective_id) pw_enter_id(id_);       \
+    } while (0)
+
+/* inlined: on the hot path of a single read it saves a call and its argument passing */
+#define HOT static inline __attribute__((always_inline))
+HOT int host_first(uint32_t context_id, uint32_t map, pw_obj *key, pw_obj **out);
 
 /* _first(name): 1 and *out when present, 0 when absent, -1 on an error. From the kept copy
  * when the whole map is here; else one host call for that name (hostcalls.find_map_value):
@@ -108,15 +125,18 @@ static int hm_first(pw_obj *m, pw_obj *name, pw_obj **out) {
             if (pw_dyn_eq(pk(l->items[i]), key)) { *out = pv(l->items[i]); return 1; }
         return 0;
     }
-    pw_enter_id((uint32_t)F(m, HM_CTX).i);
+    return host_first((uint32_t)F(m, HM_CTX).i, (uint32_t)F(m, HM_MAP).i, key, out);
+}
+
+/* the host call of hm_first (also for a map with no view made: pw_ctx_hm_*) */
+HOT int host_first(uint32_t context_id, uint32_t map, pw_obj *key, pw_obj **out) {
+    ENTER(context_id);
     pw_str *k = (pw_str *)key;
     char *data = NULL;
     uint32_t size = 0;
-    uint32_t map = (uint32_t)F(m, HM_MAP).i;
     uint32_t status = proxy_get_header_map_value(map, k->data, k->len, &data, &size);
     if (status == 1 || status == 2) { free(data); return 0; }
-    pw_map_check("proxy_get_header_map_value", status, map);
-    if (PW_ERR) { free(data); return -1; }
+    if (status != 0) { pw_map_check("proxy_get_header_map_value", status, map); free(data); return -1; }
     *out = pw_str_new(data ? data : "", data ? size : 0, PW_STR);
     free(data);
     return 1;
@@ -160,24 +180,31 @@ static pw_obj *names_in(pw_obj *pairs) {
 }
 
 /* One host call that changes the map (replace 'r', add 'a', remove 'd'), as hostcalls does it. */
+HOT int host_write(uint32_t context_id, uint32_t map, int op, pw_obj *name, pw_obj *value, int text);
+
 static int hm_host(pw_obj *m, int op, pw_obj *name, pw_obj *value) {
-    pw_enter_id((uint32_t)F(m, HM_CTX).i);
+    return host_write((uint32_t)F(m, HM_CTX).i, (uint32_t)F(m, HM_MAP).i, op, name, value, 0);
+}
+
+/* hm_host's work (also for a map with no view made: pw_ctx_hm_*); `text`: the frontend proved
+ * name and value str or bytes. 0 when it raised (pw_map_check raises for any status it gets). */
+HOT int host_write(uint32_t context_id, uint32_t map, int op, pw_obj *name, pw_obj *value, int text) {
+    ENTER(context_id);
     pw_map_epoch++;
-    if (!str_or_bytes(name, "header name")) return 0;
-    if (op != 'd' && !str_or_bytes(value, "header value")) return 0;
-    uint32_t map = (uint32_t)F(m, HM_MAP).i;
+    if (!text && !IS_TEXT(name) && !str_or_bytes(name, "header name")) return 0;
+    if (!text && op != 'd' && !IS_TEXT(value) && !str_or_bytes(value, "header value")) return 0;
     pw_str *k = (pw_str *)name, *v = (pw_str *)value;
     if (op == 'd') {
         uint32_t status = proxy_remove_header_map_value(map, k->data, k->len);
-        if (status != 1) pw_map_check("proxy_remove_header_map_value", status, map);
-    } else if (op == 'r') {
-        pw_map_check("proxy_replace_header_map_value",
-                     proxy_replace_header_map_value(map, k->data, k->len, v->data, v->len), map);
-    } else {
-        pw_map_check("proxy_add_header_map_value", proxy_add_header_map_value(map, k->data, k->len, v->data, v->len),
-                     map);
+        if (status == 0 || status == 1) return 1;
+        pw_map_check("proxy_remove_header_map_value", status, map);
+        return 0;
     }
-    return !PW_ERR;
+    uint32_t status = op == 'r' ? proxy_replace_header_map_value(map, k->data, k->len, v->data, v->len)
+                                : proxy_add_header_map_value(map, k->data, k->len, v->data, v->len);
+    if (status == 0) return 1;
+    pw_map_check(op == 'r' ? "proxy_replace_header_map_value" : "proxy_add_header_map_value", status, map);
+    return 0;
 }
 
 /* the kept pairs without `key` (and, if `add` is set, with it appended) */
@@ -239,6 +266,152 @@ static pw_obj *values_of(pw_obj *pairs, pw_obj *key, int as_bytes) {
     return out;
 }
 
+/* -- the direct entry points -------------------------------------------------------------
+ * What the frontend calls when mypy types the receiver a HeaderMap (pw_sdk.h): no method name
+ * compared at run time. hm_method (the by-name path) calls the same code, so both behave alike.
+ * A receiver that is not a HeaderMap after all (an Any mypy took at its word) goes by name. */
+
+static pw_obj *by_name(pw_obj *self, const char *name, int argc, pw_obj **argv) {
+    pw_native_fn f = pw_native_of(self);
+    if (f == NULL) { pw_attr_error(self, name); return NULL; }
+    return f(self, name, argc, argv);
+}
+
+#define NOT_HM(m) ((m)->tag != PW_INST || ((pw_inst *)(m))->cls != &pw_cls_HeaderMap)
+
+pw_obj *pw_hm_get(pw_obj *m, pw_obj *name, pw_obj *dflt) {
+    if (NOT_HM(m)) return by_name(m, "get", 2, (pw_obj *[]){name, dflt});
+    pw_obj *v = NULL;
+    int found = hm_first(m, name, &v);
+    return found < 0 ? NULL : found ? v : dflt;
+}
+
+pw_obj *pw_hm_getitem(pw_obj *m, pw_obj *name) {
+    if (NOT_HM(m)) return by_name(m, "__getitem__", 1, &name);
+    pw_obj *v = NULL;
+    int found = hm_first(m, name, &v);
+    if (found == 0) pw_raise(&pw_KeyError, name);
+    return found > 0 ? v : NULL;
+}
+
+int pw_hm_contains(pw_obj *m, pw_obj *name) {
+    if (NOT_HM(m)) {
+        pw_obj *r = by_name(m, "__contains__", 1, &name);
+        return r ? pw_truthy(r) : 0;
+    }
+    if (name->tag != PW_STR) return 0;
+    pw_obj *v = NULL;
+    return hm_first(m, name, &v) > 0;
+}
+
+pw_obj *pw_hm_setitem(pw_obj *m, pw_obj *name, pw_obj *value) {
+    if (NOT_HM(m)) return by_name(m, "__setitem__", 2, (pw_obj *[]){name, value});
+    return hm_setitem(m, name, value) ? PW_NONE_V : NULL;
+}
+
+pw_obj *pw_hm_add(pw_obj *m, pw_obj *name, pw_obj *value) {
+    if (NOT_HM(m)) return by_name(m, "add", 2, (pw_obj *[]){name, value});
+    return hm_add(m, name, value) ? PW_NONE_V : NULL;
+}
+
+pw_obj *pw_hm_delitem(pw_obj *m, pw_obj *name) {
+    if (NOT_HM(m)) return by_name(m, "__delitem__", 1, &name);
+    pw_obj *v = NULL;
+    int found = name->tag == PW_STR ? hm_first(m, name, &v) : 0;
+    if (found < 0) return NULL;
+    if (!found) { pw_raise(&pw_KeyError, name); return NULL; }
+    return hm_remove(m, name) ? PW_NONE_V : NULL;
+}
+
+/* pop(name) (dflt NULL: KeyError when absent) or pop(name, dflt) */
+pw_obj *pw_hm_pop(pw_obj *m, pw_obj *name, pw_obj *dflt) {
+    if (NOT_HM(m)) return by_name(m, "pop", dflt ? 2 : 1, (pw_obj *[]){name, dflt});
+    pw_obj *v = NULL;
+    int found = hm_first(m, name, &v);
+    if (found < 0) return NULL;
+    if (!found) {
+        if (dflt) return dflt;
+        pw_raise(&pw_KeyError, name);
+        return NULL;
+    }
+    return hm_remove(m, name) ? v : NULL;
+}
+
+/* The same for ctx.request.headers (map 0), .trailers (1), ctx.response.headers (2), .trailers (3)
+ * with no view made: the frontend calls these when the map is only the receiver of such calls.
+ * A map made already is used (its kept copy may answer); else a view not made yet would be a
+ * new one, with nothing kept (epoch -1), which these calls leave so: only their host calls are
+ * left to do, as the methods do them with nothing kept. */
+static pw_obj *made_map(pw_obj *ctx, int64_t map) {
+    /* map 0-3: request / response (fields 2, 3 of the context), headers / trailers */
+    pw_obj *d = F(ctx, PW_F_REQUEST + (map >> 1)).p;
+    return d ? F(d, DIR_HEADERS + (map & 1)).p : NULL;
+}
+#define CTX_ID(ctx) ((uint32_t)F(ctx, PW_F_CONTEXT_ID).i)
+
+pw_obj *pw_ctx_hm_get(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *dflt) {
+    pw_obj *m = made_map(ctx, map), *v = NULL, *key;
+    if (m) return pw_hm_get(m, name, dflt);
+    if ((key = key_of(name)) == NULL) return NULL;
+    int found = host_first(CTX_ID(ctx), (uint32_t)map, key, &v);
+    return found < 0 ? NULL : found ? v : dflt;
+}
+
+pw_obj *pw_ctx_hm_getitem(pw_obj *ctx, int64_t map, pw_obj *name) {
+    pw_obj *m = made_map(ctx, map), *v = NULL, *key;
+    if (m) return pw_hm_getitem(m, name);
+    if ((key = key_of(name)) == NULL) return NULL;
+    int found = host_first(CTX_ID(ctx), (uint32_t)map, key, &v);
+    if (found == 0) pw_raise(&pw_KeyError, name);
+    return found > 0 ? v : NULL;
+}
+
+int pw_ctx_hm_contains(pw_obj *ctx, int64_t map, pw_obj *name) {
+    pw_obj *m = made_map(ctx, map), *v = NULL, *key;
+    if (m) return pw_hm_contains(m, name);
+    if (name->tag != PW_STR || (key = key_of(name)) == NULL) return 0;
+    return host_first(CTX_ID(ctx), (uint32_t)map, key, &v) > 0;
+}
+
+/* map | PW_MAP_TEXT: the frontend proved name and value str or bytes (no test left to do) */
+pw_obj *pw_ctx_hm_setitem(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *value) {
+    pw_obj *m = made_map(ctx, map & 3);
+    if (m) return pw_hm_setitem(m, name, value);
+    int text = (map & PW_MAP_TEXT) != 0;
+    return host_write(CTX_ID(ctx), (uint32_t)map & 3, 'r', name, value, text) ? PW_NONE_V : NULL;
+}
+
+pw_obj *pw_ctx_hm_add(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *value) {
+    pw_obj *m = made_map(ctx, map & 3);
+    if (m) return pw_hm_add(m, name, value);
+    int text = (map & PW_MAP_TEXT) != 0;
+    return host_write(CTX_ID(ctx), (uint32_t)map & 3, 'a', name, value, text) ? PW_NONE_V : NULL;
+}
+
+pw_obj *pw_ctx_hm_delitem(pw_obj *ctx, int64_t map, pw_obj *name) {
+    pw_obj *m = made_map(ctx, map), *v = NULL, *key;
+    if (m) return pw_hm_delitem(m, name);
+    int found = name->tag == PW_STR && (key = key_of(name)) != NULL ? host_first(CTX_ID(ctx), (uint32_t)map, key, &v)
+                                                                    : 0;
+    if (PW_ERR) return NULL;
+    if (!found) { pw_raise(&pw_KeyError, name); return NULL; }
+    return host_write(CTX_ID(ctx), (uint32_t)map, 'd', name, NULL, 0) ? PW_NONE_V : NULL;
+}
+
+pw_obj *pw_ctx_hm_pop(pw_obj *ctx, int64_t map, pw_obj *name, pw_obj *dflt) {
+    pw_obj *m = made_map(ctx, map), *v = NULL, *key;
+    if (m) return pw_hm_pop(m, name, dflt);
+    if ((key = key_of(name)) == NULL) return NULL;
+    int found = host_first(CTX_ID(ctx), (uint32_t)map, key, &v);
+    if (found < 0) return NULL;
+    if (!found) {
+        if (dflt) return dflt;
+        pw_raise(&pw_KeyError, name);
+        return NULL;
+    }
+    return host_write(CTX_ID(ctx), (uint32_t)map, 'd', name, NULL, 0) ? v : NULL;
+}
+
 static pw_obj *hm_method(pw_obj *self, const char *name, int argc, pw_obj **argv) {
     static const char C[] = "HeaderMap";
 #define IS(s) (strcmp(name, s) == 0)
@@ -246,39 +419,20 @@ static pw_obj *hm_method(pw_obj *self, const char *name, int argc, pw_obj **argv
     if (!want_args(C, name, argc, lo, hi)) return NULL
     pw_obj *v = NULL;
     int found;
-    if (IS("__getitem__") || IS("get") || IS("pop")) {
-        ARGS(1, IS("__getitem__") ? 1 : IS("get") ? 2 : 64);
-        if ((found = hm_first(self, argv[0], &v)) < 0) return NULL;
-        if (IS("get")) return found ? v : argc > 1 ? argv[1] : PW_NONE_V;
-        if (!found) {
-            if (IS("pop") && argc > 1) return argv[1];
-            pw_raise(&pw_KeyError, argv[0]);
-            return NULL;
-        }
-        if (IS("pop") && !hm_remove(self, argv[0])) return NULL;
-        return v;
+    if (IS("get")) {
+        ARGS(1, 2);
+        return pw_hm_get(self, argv[0], argc > 1 ? argv[1] : PW_NONE_V);
     }
+    if (IS("__getitem__")) { ARGS(1, 1); return pw_hm_getitem(self, argv[0]); }
+    if (IS("pop")) { ARGS(1, 64); return pw_hm_pop(self, argv[0], argc > 1 ? argv[1] : NULL); }
     if (IS("__contains__")) {
         ARGS(1, 1);
-        if (argv[0]->tag != PW_STR) return pw_box_bool(0);
-        if ((found = hm_first(self, argv[0], &v)) < 0) return NULL;
-        return pw_box_bool(found);
+        found = pw_hm_contains(self, argv[0]);
+        return PW_ERR ? NULL : pw_box_bool(found);
     }
-    if (IS("__setitem__")) {
-        ARGS(2, 2);
-        return hm_setitem(self, argv[0], argv[1]) ? PW_NONE_V : NULL;
-    }
-    if (IS("add")) {
-        ARGS(2, 2);
-        return hm_add(self, argv[0], argv[1]) ? PW_NONE_V : NULL;
-    }
-    if (IS("__delitem__")) {
-        ARGS(1, 1);
-        if (argv[0]->tag != PW_STR) found = 0;
-        else if ((found = hm_first(self, argv[0], &v)) < 0) return NULL;
-        if (!found) { pw_raise(&pw_KeyError, argv[0]); return NULL; }
-        return hm_remove(self, argv[0]) ? PW_NONE_V : NULL;
-    }
+    if (IS("__setitem__")) { ARGS(2, 2); return pw_hm_setitem(self, argv[0], argv[1]); }
+    if (IS("add")) { ARGS(2, 2); return pw_hm_add(self, argv[0], argv[1]); }
+    if (IS("__delitem__")) { ARGS(1, 1); return pw_hm_delitem(self, argv[0]); }
     if (IS("__len__") || IS("__bool__") || IS("__iter__") || IS("keys")) {
         ARGS(0, 0);
         pw_obj *names = hm_names(self);
@@ -515,6 +669,17 @@ static pw_obj *dir_view(pw_obj *d, int field) {
 }
 
 static pw_obj *response_getattr(pw_obj *r, const char *name);
+
+/* view.headers / .trailers / .body with no name compared (the frontend's direct calls when mypy
+ * types the view a Request or Response; anything else, as a callout's answer, goes by name) */
+static pw_obj *dir_field(pw_obj *view, int field, const char *name) {
+    const pw_class *c = ((pw_inst *)view)->cls;
+    if (view->tag != PW_INST || (c != &pw_cls_Request && c != &pw_cls_Response)) return pw_view_getattr(view, name);
+    return dir_view(view, field);
+}
+pw_obj *pw_view_headers(pw_obj *view) { return dir_field(view, DIR_HEADERS, "headers"); }
+pw_obj *pw_view_trailers(pw_obj *view) { return dir_field(view, DIR_TRAILERS, "trailers"); }
+pw_obj *pw_view_body(pw_obj *view) { return dir_field(view, DIR_BODY, "body"); }
 
 pw_obj *pw_view_getattr(pw_obj *view, const char *name) {
     if (((pw_inst *)view)->cls == &pw_cls_HttpResponse) return response_getattr(view, name);
