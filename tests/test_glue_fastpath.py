@@ -1,8 +1,9 @@
 """The per-request fast paths answer exactly as the general ones did.
 
 Stream contexts are recorded by the compiled glue without a Python call, the
-dispatcher's request- and response-headers callbacks are written out, and the
-SDK's empty ``on_delete`` is not called. Every test runs natively and compiled
+HTTP stream callbacks of a made context are run by the glue itself (the
+dispatcher is called for anything but None / Action, and for exceptions), and
+the SDK's empty ``on_delete`` is not called. Every test runs natively and compiled
 (``proxywasm_filter_host``): each kind of answer, the exception barrier, the
 failure policy and the contexts' lifecycle must not tell the paths apart.
 """
@@ -193,3 +194,63 @@ def test_a_deleted_stream_is_let_go_of_at_once(proxywasm_filter_host: Host, path
     assert host.call_on_response_headers(kept, [(":status", "200")], True) == Action.CONTINUE
     assert ("x-fast", str(kept)) in host.get_current_response_headers(kept)
     assert host.get_logs(LogLevel.ERROR) == []
+
+
+def test_the_error_entry_starts_at_the_filter_frame(proxywasm_filter_host: Host) -> None:
+    """The glue calls the filter itself, so its traceback has no dispatcher frame; natively
+    the dispatcher's own frame is left out too: one entry, the same both ways."""
+    host = proxywasm_filter_host()
+    _request(host, "/raise")
+    (error,) = host.get_logs(LogLevel.ERROR)
+    frames = [line for line in error.splitlines() if line.lstrip().startswith("File ")]
+    assert frames and frames[0].endswith("in on_http_request_headers"), error
+    assert "dispatcher" not in error
+
+
+@pytest.mark.parametrize(
+    ("do", "action", "error"),
+    [
+        ("", Action.CONTINUE, None),
+        ("none", Action.CONTINUE, None),
+        ("pause", Action.PAUSE, None),
+        ("async", Action.PAUSE, None),
+        ("bad", Action.PAUSE, "Bodies.on_http_response_headers returned 'nope'"),
+        ("raise", Action.PAUSE, "KeyError: 'response headers refused'"),
+    ],
+)
+def test_a_made_context_answers_its_later_callbacks_as_the_dispatcher(
+    proxywasm_filter_host: Host, do: str, action: Action, error: str | None
+) -> None:
+    host = proxywasm_filter_host(plugin_configuration={"kind": "bodies"})
+    ctx, got = _request(host, "/none")
+    assert got == Action.CONTINUE
+    headers = [(":status", "200")] + ([("x-do", do)] if do else [])
+    assert host.call_on_response_headers(ctx, headers, False) == action
+    errors = host.get_logs(LogLevel.ERROR)
+    reply = host.get_sent_local_response(ctx)
+    if error is None:
+        assert errors == [] and reply is None
+        assert ("x-fast", str(ctx)) in host.get_current_response_headers(ctx)
+    else:
+        (entry,) = errors
+        assert entry.startswith(f"python exception in on_http_response_headers (context {ctx}):")
+        assert error in entry
+        assert reply is not None and reply.status_code == 500
+
+
+def test_body_and_trailer_callbacks_get_their_arguments(proxywasm_filter_host: Host) -> None:
+    host = proxywasm_filter_host(plugin_configuration={"kind": "bodies"})
+    ctx = host.initialize_http_context()
+    assert host.call_on_request_headers(ctx, [(":path", "/none")], False) == Action.CONTINUE
+    assert host.call_on_request_trailers(ctx, [("t", "1"), ("u", "2")]) == Action.CONTINUE
+    assert host.call_on_response_headers(ctx, [(":status", "200")], False) == Action.CONTINUE
+    assert host.call_on_response_body(ctx, b"abc", end_of_stream=False) == Action.PAUSE
+    assert host.call_on_response_body(ctx, b"de", end_of_stream=True) == Action.CONTINUE
+    assert host.get_logs(LogLevel.INFO) == ["trailers 2", "body 3 False", "body 5 True"]
+    # An exception in a body callback: the barrier and the failure policy, as anywhere.
+    ctx, _ = _request(host, "/none")
+    host.call_on_response_headers(ctx, [(":status", "200")], False)
+    assert host.call_on_response_body(ctx, b"raise", end_of_stream=True) == Action.PAUSE
+    (entry,) = host.get_logs(LogLevel.ERROR)
+    assert entry.startswith(f"python exception in on_http_response_body (context {ctx}):")
+    assert "RuntimeError: response body refused" in entry

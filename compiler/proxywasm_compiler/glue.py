@@ -140,6 +140,12 @@ def _callback(fn: Any, index: int) -> str:
         # No context class overrides the method behind it: answer its default, no Python call.
         default = "" if not fn.results else (" 1" if kind == "done" else " 0")
         lines.append(f"    if (pw_skip[{index}]) return{default};")
+    if fn.name in _HTTP_ACTIONS:
+        # A made HTTP context's callback, run in C as the dispatcher would (pw_http_fast).
+        eos = "a2 != 0" if n == 3 else "-1"
+        lines.append(
+            f"    {{ uint32_t action; if (pw_http_fast({index}, a0, a1, {eos}, &action)) return action; }}"
+        )
     if kind == "create":
         # A stream context: only recorded as pending (the dispatcher makes it at its
         # first callback), so C records it without a Python call.
@@ -360,10 +366,21 @@ static void pw_record_pending(uint32_t id, uint32_t parent) {
    proxywasm._state's globals; pw_streams is NULL (every delete goes to Python)
    unless each has the exact type the dispatcher gives it. */
 static PyObject *pw_vm, *pw_state, *pw_streams, *pw_roots, *pw_plain_delete;
+/* proxywasm._state's names, interned once (a lookup by C string would make a str each time). */
+static PyObject *pw_key_vm, *pw_key_replied, *pw_key_effective, *pw_key_epoch;
 static const char *const pw_idle_names[] = {"pending", "broken", "replied", "callouts",
                                             "grpc_calls", "tasks"};
 #define PW_IDLE (sizeof pw_idle_names / sizeof pw_idle_names[0])
 static PyObject *pw_idle[PW_IDLE];
+
+/* The dispatcher is the current VM and no local reply waits to be noted: what
+   Dispatcher._enter would do then is only to set the effective context and the map epoch. */
+static int pw_state_is_plain(void) {
+    PyObject *dict = PyModule_GetDict(pw_state);  /* borrowed */
+    PyObject *current = PyDict_GetItem(dict, pw_key_vm);  /* borrowed */
+    PyObject *replied = PyDict_GetItem(dict, pw_key_replied);
+    return current == pw_vm && replied != NULL && PyLong_CheckExact(replied) && Py_SIZE(replied) == 0;
+}
 
 /* proxy_on_delete of a stream context, answered in C when Python would only drop
    it: the dispatcher is the current VM with no reply to note, the context is a
@@ -376,11 +393,7 @@ static int pw_delete_quietly(uint32_t id) {
         PyObject *t = pw_idle[i];
         if ((PyDict_CheckExact(t) ? PyDict_GET_SIZE(t) : PySet_GET_SIZE(t)) != 0) return 0;
     }
-    PyObject *dict = PyModule_GetDict(pw_state);  /* borrowed */
-    PyObject *current = PyDict_GetItemString(dict, "vm");  /* borrowed */
-    PyObject *replied = PyDict_GetItemString(dict, "replied_context");
-    if (current != pw_vm || replied == NULL || !PyLong_CheckExact(replied) || Py_SIZE(replied) != 0)
-        return 0;
+    if (!pw_state_is_plain()) return 0;
     PyObject *key = PyLong_FromUnsignedLong(id);
     if (key == NULL) { PyErr_Clear(); return 0; }
     int done = 0;
@@ -397,9 +410,15 @@ static void pw_bind_tables(PyObject *vm) {
     Py_CLEAR(pw_streams);
     pw_vm = vm;  /* the dispatcher lives as long as the module (_pw_boot.vm) */
     pw_state = PyImport_ImportModule("proxywasm._state");
+    pw_key_vm = PyUnicode_InternFromString("vm");
+    pw_key_replied = PyUnicode_InternFromString("replied_context");
+    pw_key_effective = PyUnicode_InternFromString("effective_context_id");
+    pw_key_epoch = PyUnicode_InternFromString("map_epoch");
     pw_roots = PyObject_GetAttrString(vm, "roots");
     pw_plain_delete = PyObject_GetAttrString(vm, "_plain_delete");
-    int ok = pw_state != NULL && pw_roots != NULL && PyDict_CheckExact(pw_roots)
+    int ok = pw_state != NULL && pw_key_vm != NULL && pw_key_replied != NULL
+             && pw_key_effective != NULL && pw_key_epoch != NULL
+             && pw_roots != NULL && PyDict_CheckExact(pw_roots)
              && pw_plain_delete != NULL && PyDict_CheckExact(pw_plain_delete);
     for (size_t i = 0; i < PW_IDLE; i++) {
         pw_idle[i] = PyObject_GetAttrString(vm, pw_idle_names[i]);
@@ -411,6 +430,8 @@ static void pw_bind_tables(PyObject *vm) {
     if (pw_streams != NULL && !PyDict_CheckExact(pw_streams)) Py_CLEAR(pw_streams);
     PyErr_Clear();
 }
+
+static void pw_bind_http(void);
 
 /* Bind every callback to the dispatcher's bound method, once. Called by the
    runtime after the filter module is imported (before the snapshot). */
@@ -439,6 +460,7 @@ int pw_glue_bind(PyObject *vm) {
     if (pw_pending == NULL) return -1;
     if (!PyDict_CheckExact(pw_pending)) Py_CLEAR(pw_pending);
     pw_bind_tables(vm);
+    pw_bind_http();
     return 0;
 }
 
@@ -467,6 +489,133 @@ static PyObject *pw_dispatch(int index, PyObject *const *argv, Py_ssize_t n) {
     if (fn != NULL && args_ok) r = PyObject_Vectorcall(fn, argv, (size_t)n, NULL);
     if (r == NULL) pw_log_failure(pw_callback_names[index]);
     return r;
+}
+
+/* The HTTP stream callbacks (headers, body, trailers) of a context the dispatcher made,
+   run here as the dispatcher runs them (dispatcher._headers_callback, _http_action):
+   _enter's two assignments, the context's method called with (count, end_of_stream),
+   None / Action.CONTINUE / Action.PAUSE answered here. Any other result, and any
+   exception, goes to the dispatcher (_callback_result, _callback_failed), so the
+   barrier and the failure policy stay Python's. 1: *action is the answer; 0: call
+   Python (the VM's first callback, another VM's turn, a reply to note). A stream's
+   first callback makes its context with Dispatcher._make, as the dispatcher does. */
+static PyObject *pw_http_type, *pw_act_continue, *pw_act_pause, *pw_one;
+static PyObject *pw_name_failed, *pw_name_result, *pw_name_make, *pw_name_unmade;
+static PyObject *pw_http_methods[PW_NUM_CALLBACKS];  /* "on_http_request_headers"...; NULL: not one */
+static const char *const pw_http_method_names[PW_NUM_CALLBACKS] = {
+%(http_methods)s
+};
+
+static void pw_bind_http(void) {
+    PyObject *contexts = PyImport_ImportModule("proxywasm.contexts");
+    PyObject *types = PyImport_ImportModule("proxywasm.types");
+    PyObject *action = types != NULL ? PyObject_GetAttrString(types, "Action") : NULL;
+    pw_http_type = contexts != NULL ? PyObject_GetAttrString(contexts, "HttpContext") : NULL;
+    pw_act_continue = action != NULL ? PyObject_GetAttrString(action, "CONTINUE") : NULL;
+    pw_act_pause = action != NULL ? PyObject_GetAttrString(action, "PAUSE") : NULL;
+    pw_one = PyLong_FromLong(1);
+    pw_name_failed = PyUnicode_InternFromString("_callback_failed");
+    pw_name_result = PyUnicode_InternFromString("_callback_result");
+    pw_name_make = PyUnicode_InternFromString("_make");
+    pw_name_unmade = PyUnicode_InternFromString("_unmade");
+    int ok = pw_http_type != NULL && PyType_Check(pw_http_type) && pw_act_continue != NULL
+             && pw_act_pause != NULL && pw_one != NULL && pw_name_failed != NULL
+             && pw_name_result != NULL && pw_name_make != NULL && pw_name_unmade != NULL;
+    for (int i = 0; ok && i < PW_NUM_CALLBACKS; i++) {
+        if (pw_http_method_names[i] == NULL) continue;
+        pw_http_methods[i] = PyUnicode_InternFromString(pw_http_method_names[i]);
+        if (pw_http_methods[i] == NULL) ok = 0;
+    }
+    Py_XDECREF(contexts);
+    Py_XDECREF(types);
+    Py_XDECREF(action);
+    if (!ok) Py_CLEAR(pw_http_type);  /* every such callback goes to Python */
+    PyErr_Clear();
+}
+
+static int pw_http_fast(int index, uint32_t id, uint32_t count, int eos, uint32_t *action) {
+    PyObject *name = pw_http_methods[index];
+    if (name == NULL || pw_http_type == NULL || pw_streams == NULL || !pw_first_call_done
+        || !pw_state_is_plain())
+        return 0;
+    PyObject *key = PyLong_FromUnsignedLong(id);
+    if (key == NULL) { PyErr_Clear(); return 0; }
+    PyObject *ctx = PyDict_GetItemWithError(pw_streams, key);  /* borrowed */
+    if ((ctx == NULL && PyErr_Occurred())
+        || (ctx != NULL && !PyObject_TypeCheck(ctx, (PyTypeObject *)pw_http_type))) {
+        PyErr_Clear();
+        Py_DECREF(key);
+        return 0;
+    }
+    /* Dispatcher._enter: this context is the effective one; header views fetch afresh. */
+    PyObject *dict = PyModule_GetDict(pw_state);  /* borrowed */
+    PyObject *epoch = PyDict_GetItem(dict, pw_key_epoch);  /* borrowed */
+    PyObject *next = epoch != NULL ? PyNumber_Add(epoch, pw_one) : NULL;
+    if (next == NULL || PyDict_SetItem(dict, pw_key_epoch, next) < 0
+        || PyDict_SetItem(dict, pw_key_effective, key) < 0) {
+        Py_XDECREF(next);
+        Py_DECREF(key);
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(next);
+    if (ctx != NULL) {
+        Py_INCREF(ctx);
+    } else {  /* the stream's first callback: the dispatcher makes its context */
+        ctx = PyObject_CallMethodObjArgs(pw_vm, pw_name_make, key, Py_True, NULL);
+        if (ctx == NULL || !PyObject_TypeCheck(ctx, (PyTypeObject *)pw_http_type)) {
+            PyObject *answer = ctx != NULL ? PyObject_CallMethodOneArg(pw_vm, pw_name_unmade, key) : NULL;
+            if (answer == NULL) {
+                pw_log_failure(pw_callback_names[index]);
+                *action = pw_fail_http(id);
+            } else {
+                *action = (uint32_t)PyLong_AsUnsignedLongMask(answer);
+                PyErr_Clear();
+            }
+            Py_XDECREF(answer);
+            Py_XDECREF(ctx);
+            Py_DECREF(key);
+            return 1;
+        }
+    }
+    PyObject *args[3] = {ctx, PyLong_FromUnsignedLong(count), eos ? Py_True : Py_False};
+    PyObject *r = args[1] != NULL ? PyObject_VectorcallMethod(name, args, eos < 0 ? 2 : 3, NULL) : NULL;
+    Py_XDECREF(args[1]);
+    PyObject *settled = NULL;
+    int answered = 0;
+    if (r == Py_None || r == pw_act_continue) {
+        *action = 0;
+        answered = 1;
+    } else if (r == pw_act_pause) {
+        *action = 1;
+        answered = 1;
+    } else if (r == NULL) {  /* the dispatcher's barrier, as if the exception reached it */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (value != NULL && tb != NULL) PyException_SetTraceback(value, tb);
+        if (value != NULL)
+            settled = PyObject_CallMethodObjArgs(pw_vm, pw_name_failed, name, key, value, NULL);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    } else {
+        settled = PyObject_CallMethodObjArgs(pw_vm, pw_name_result, ctx, key, name, r, NULL);
+    }
+    if (!answered) {
+        if (settled == NULL) {  /* as when the dispatcher call itself fails */
+            pw_log_failure(pw_callback_names[index]);
+            *action = pw_fail_http(id);
+        } else {
+            *action = (uint32_t)PyLong_AsUnsignedLongMask(settled);
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(settled);
+    Py_XDECREF(r);
+    Py_DECREF(ctx);
+    Py_DECREF(key);
+    return 1;
 }
 
 /* Runtime hooks (runtime.c calls pw_runtime_post_init after start-up, at
@@ -527,6 +676,16 @@ def render_glue() -> str:
     parts.append("/* -- callbacks " + "-" * 63 + " */")
     parts.append(f"#define PW_NUM_CALLBACKS {len(callbacks)}")
     parts.append(_fail_constants())
-    parts.append(_DISPATCH % {"names": ",\n".join(f'    "{f.name}"' for f in callbacks)})
+    http_methods = ",\n".join(
+        f'    "on_http_{f.name[len("proxy_on_") :]}"' if f.name in _HTTP_ACTIONS else "    NULL"
+        for f in callbacks
+    )
+    parts.append(
+        _DISPATCH
+        % {
+            "names": ",\n".join(f'    "{f.name}"' for f in callbacks),
+            "http_methods": http_methods,
+        }
+    )
     parts += [_callback(f, i) for i, f in enumerate(callbacks)]
     return "\n\n".join(parts) + "\n"

@@ -57,6 +57,8 @@ _PAUSE = int(Action.PAUSE)
 #: What filters return; compared by identity first on the per-request paths.
 _ACT_CONTINUE = Action.CONTINUE
 _ACT_PAUSE = Action.PAUSE
+#: This module's globals: a traceback entry of a dispatcher frame (see _callback_failed).
+_GLOBALS = globals()
 
 #: The direction an ``async def`` stream callback pauses, and resumes when it ends.
 _DIRECTION = {
@@ -480,23 +482,48 @@ class Dispatcher:
 
     # -- HTTP streams -------------------------------------------------------------------
 
+    def _unmade(self, context_id: int) -> int:
+        """An HTTP callback for a stream with no context: it failed to be made (the
+        failure policy), or it is not known (continue)."""
+        if context_id in self.broken:
+            return self._fail_http(context_id)
+        return _CONTINUE
+
     def _http_action(
         self, context_id: int, ctx: HttpContext | None, name: str, *args: int | bool
     ) -> int:
         if ctx is None:
-            if context_id in self.broken:
-                return self._fail_http(context_id)
-            return _CONTINUE
+            return self._unmade(context_id)
         try:
             result = getattr(ctx, name)(*args)
-            if result is None or result is _ACT_CONTINUE:
-                return _CONTINUE
-            if result is _ACT_PAUSE:
-                return _PAUSE
+        except _CAUGHT as exc:
+            return self._callback_failed(name, context_id, exc)
+        if result is None or result is _ACT_CONTINUE:
+            return _CONTINUE
+        if result is _ACT_PAUSE:
+            return _PAUSE
+        return self._callback_result(ctx, context_id, name, result)
+
+    def _callback_failed(self, name: str, context_id: int, exc: BaseException) -> int:
+        """An HTTP stream callback raised ``exc``: one error entry, then the failure policy.
+
+        The compiled glue calls this (and :meth:`_callback_result`) when it ran the
+        callback itself (see ``glue.py``, ``pw_http_fast``); the traceback then starts at
+        the filter's frame, so the dispatcher's own frame, where the exception was caught
+        here, is left out of it too: the same entry natively and compiled."""
+        tb = exc.__traceback__
+        if tb is not None and tb.tb_frame.f_globals is _GLOBALS:
+            exc.__traceback__ = tb.tb_next
+        self._report(name, context_id, exc)
+        return self._fail_http(context_id)
+
+    def _callback_result(self, ctx: HttpContext, context_id: int, name: str, result: object) -> int:
+        """The rest of an HTTP stream callback the glue ran (see :meth:`_callback_failed`):
+        its result was not ``None`` nor an :class:`Action`."""
+        try:
             return self._action(ctx, context_id, name, result, _DIRECTION[name])
         except _CAUGHT as exc:
-            self._report(name, context_id, exc)
-            return self._fail_http(context_id)
+            return self._callback_failed(name, context_id, exc)
 
     def _action(
         self, ctx: BaseContext, context_id: int, name: str, result: object, direction: int
@@ -859,12 +886,11 @@ class Dispatcher:
 vm = Dispatcher()
 
 
-def _headers_callback(
-    name: str, direction: int, doc: str
-) -> Callable[[Dispatcher, int, int, int], int]:
+def _headers_callback(name: str, doc: str) -> Callable[[Dispatcher, int, int, int], int]:
     """``proxy_on_request_headers`` / ``proxy_on_response_headers``: the steps of the other
     stream callbacks (``_enter``, ``_http``, ``_http_action``) written out in one frame, as
-    these two run for every request."""
+    these two run for every request. (Compiled, the glue runs them in C for a made
+    context: ``pw_http_fast`` in ``glue.py``, which keeps to these steps.)"""
 
     def callback(self: Dispatcher, context_id: int, num_headers: int, end_of_stream: int) -> int:
         if _state.vm is not self:
@@ -877,19 +903,16 @@ def _headers_callback(
         if ctx is None:
             ctx = self._make(context_id, http=True)
         if not isinstance(ctx, HttpContext):
-            if context_id in self.broken:
-                return self._fail_http(context_id)
-            return _CONTINUE
+            return self._unmade(context_id)
         try:
             result = getattr(ctx, name)(num_headers, bool(end_of_stream))
-            if result is None or result is _ACT_CONTINUE:
-                return _CONTINUE
-            if result is _ACT_PAUSE:
-                return _PAUSE
-            return self._action(ctx, context_id, name, result, direction)
         except _CAUGHT as exc:
-            self._report(name, context_id, exc)
-            return self._fail_http(context_id)
+            return self._callback_failed(name, context_id, exc)
+        if result is None or result is _ACT_CONTINUE:
+            return _CONTINUE
+        if result is _ACT_PAUSE:
+            return _PAUSE
+        return self._callback_result(ctx, context_id, name, result)
 
     callback.__name__ = callback.__qualname__ = "proxy_" + name.replace("http_", "")
     callback.__doc__ = doc
@@ -897,8 +920,8 @@ def _headers_callback(
 
 
 Dispatcher.proxy_on_request_headers = _headers_callback(
-    "on_http_request_headers", _REQUEST, "Request headers arrived."
+    "on_http_request_headers", "Request headers arrived."
 )
 Dispatcher.proxy_on_response_headers = _headers_callback(
-    "on_http_response_headers", _RESPONSE, "Response headers arrived."
+    "on_http_response_headers", "Response headers arrived."
 )

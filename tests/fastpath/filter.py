@@ -3,7 +3,8 @@
 ``:path`` picks what ``on_http_request_headers`` returns or raises; the plugin
 configuration's ``kind`` picks the context class: one that keeps the SDK's
 ``on_delete``, one that overrides it, one that inherits the override, one whose
-``on_delete`` raises, one with a ``__del__``, or a creation that fails (``broken``).
+``on_delete`` raises, one with a ``__del__``, one that answers in its body and
+trailer callbacks too (``bodies``), or a creation that fails (``broken``).
 """
 
 from __future__ import annotations
@@ -74,6 +75,32 @@ class Freed(Plain):
             pass
 
 
+class Bodies(Plain):
+    """The other HTTP callbacks: the response headers' ``x-do`` picks what
+    ``on_http_response_headers`` does; the body and the trailers say what they got."""
+
+    def on_http_response_headers(self, num_headers: int, end_of_stream: bool) -> Action:
+        do = self.get_http_response_header("x-do") or ""
+        self.add_http_response_header("x-fast", str(self.context_id))
+        if do == "raise":
+            raise KeyError("response headers refused")
+        if do == "async":
+            return self._later()  # type: ignore[return-value]
+        return {"pause": Action.PAUSE, "bad": "nope", "none": None}.get(  # type: ignore[return-value]
+            do, Action.CONTINUE
+        )
+
+    def on_http_response_body(self, body_size: int, end_of_stream: bool) -> Action:
+        proxywasm.log_info(f"body {body_size} {end_of_stream}")
+        if self.get_http_response_body() == b"raise":
+            raise RuntimeError("response body refused")
+        return Action.CONTINUE if end_of_stream else Action.PAUSE
+
+    def on_http_request_trailers(self, num_trailers: int) -> Action:
+        proxywasm.log_info(f"trailers {num_trailers}")
+        return Action.CONTINUE
+
+
 class Echo(StreamContext):
     """A TCP stream: created pending like an HTTP one, made at its first callback."""
 
@@ -106,6 +133,7 @@ class Root(RootContext):
             "inherits": InheritsDelete,
             "raising": RaisingDelete,
             "freed": Freed,
+            "bodies": Bodies,
         }
         return classes[self.kind](context_id, self)
 
