@@ -212,6 +212,18 @@ def test_try_import_error_is_optional_and_recorded(tmp_path: Path) -> None:
     assert "no_such_mod_a" in used.skipped_optional
 
 
+def test_a_bare_except_and_an_exception_tuple_make_an_import_optional(tmp_path: Path) -> None:
+    source = (
+        "try:\n    import no_such_mod_e\nexcept:\n    no_such_mod_e = None\n"
+        "try:\n    import no_such_mod_f\nexcept (ValueError, ImportError):\n    pass\n"
+    )
+    used = closure(tmp_path, source)
+    assert {"no_such_mod_e", "no_such_mod_f"} <= set(used.skipped_optional)
+    # An except clause that does not catch import errors leaves the import required.
+    with pytest.raises(ClosureError, match="no_such_mod_g"):
+        closure(tmp_path, "try:\n    import no_such_mod_g\nexcept ValueError:\n    pass\n")
+
+
 def test_module_not_found_and_suppress_are_optional(tmp_path: Path) -> None:
     source = (
         "import contextlib\nfrom contextlib import suppress\n"
