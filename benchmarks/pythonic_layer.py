@@ -2,6 +2,7 @@
 
     python benchmarks/pythonic_layer.py [--requests 20000] [--rounds 5]
     python benchmarks/pythonic_layer.py --envoy [--cycles 8]
+    python benchmarks/pythonic_layer.py --fuel [--requests 3000]
 
 The same work (read ``:path`` and ``x-custom``, one debug log, add a response
 header) written both ways (benchmarks/pythonic/), run natively in the null
@@ -14,6 +15,10 @@ cpython and the compact backend, each in its own Envoy 1.40 beside one with no
 filter, loaded in interleaved cycles by wrk (the Envoy benchmark's own runner,
 benchmarks/envoy_bench/); it prints Envoy's extra CPU per request over no
 filter (median of the cycles, paired within each) and the ratio.
+
+``--fuel`` counts the wasm instructions per request lifecycle of both filters
+with both backends (wasmtime fuel, callback by callback: deterministic, so the
+machine's load does not matter; benchmarks/callback_profile.py's lifecycle).
 """
 
 from __future__ import annotations
@@ -46,6 +51,30 @@ def per_request_us(host: HostEmulator, n: int) -> float:
 def started(host: HostEmulator) -> HostEmulator:
     assert host.start_vm() and host.start_plugin()
     return host
+
+
+def fuel(requests: int) -> None:
+    """Wasm instructions per request, views vs Rust-named, for both backends (see above)."""
+    from proxywasm_compiler.build import build_filter
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import callback_profile
+
+    print(f"wasm instructions per request lifecycle ({requests} lifecycles, wasmtime fuel)")
+    print(f"{'backend':8} {'callback':17} {'rust-named':>11} {'views':>8} {'views/rust':>11}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in ("cpython", "compact"):
+            got: dict[str, dict[str, float]] = {}
+            for kind in ("rust_named", "views"):
+                wasm = Path(tmp) / f"{kind}-{backend}.wasm"
+                build_filter(HERE / f"{kind}.py", wasm, backend=backend)
+                got[kind] = callback_profile.instructions(wasm, requests)
+            rust, views = got["rust_named"], got["views"]
+            for name in [*rust, "request"]:
+                r = sum(rust.values()) if name == "request" else rust[name]
+                v = sum(views.values()) if name == "request" else views.get(name, 0.0)
+                ratio = f"{v / r:11.2f}" if r else f"{'-':>11}"
+                print(f"{backend:8} {name:17} {r:11,.0f} {v:8,.0f} {ratio}")
 
 
 def envoy(cycles: int) -> None:
@@ -102,7 +131,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--envoy", action="store_true", help="measure in Envoy (see above)")
     parser.add_argument("--cycles", type=int, default=8, help="load cycles with --envoy")
+    parser.add_argument("--fuel", action="store_true", help="count wasm instructions (see above)")
     args = parser.parse_args()
+    if args.fuel:
+        fuel(min(args.requests, 3000))
+        return
     if args.envoy:
         envoy(args.cycles)
         return
