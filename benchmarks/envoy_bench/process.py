@@ -238,6 +238,10 @@ def run_wrk(
     port: int, seconds: float, connections: int, cpus: set[int] | None, lua: Path
 ) -> dict[str, Any]:
     """One wrk run (1 thread) against the listener; wrk's summary as a dict."""
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "wrk not found: the Envoy benchmarks load Envoy with wrk (Debian: apt-get install wrk)"
+        )
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s"]
     for k, v in REQUEST_HEADERS.items():
         cmd += ["-H", f"{k}: {v}"]
