@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, TypeAlias
 
 from ..types import Action, LogLevel
-from .state import HttpCallAttributes, HttpStream, LocalResponse
+from .state import HttpCallAttributes, HttpStream, LocalResponse, _text
 
 if TYPE_CHECKING:
     from .emulator import HeadersIn, HostEmulator
@@ -76,13 +76,6 @@ HttpCallHandler: TypeAlias = "Callable[[HttpCallAttributes], HttpCallAnswer]"
 _HANDLERS: weakref.WeakKeyDictionary[HostEmulator, dict[str, HttpCallHandler]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def _text(pairs: Sequence[tuple[bytes, bytes]] | None) -> list[tuple[str, str]]:
-    return [
-        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-        for k, v in pairs or []
-    ]
 
 
 def _first(pairs: Sequence[tuple[str, str]] | None, name: str) -> str | None:

@@ -36,6 +36,7 @@ from .state import (
     LocalResponse,
     Pairs,
     TcpConnection,
+    _text,
 )
 from .wasm import DEFAULT_MEMORY_LIMIT, WasmTrapError
 
@@ -125,13 +126,6 @@ def _pairs(headers: HeadersIn | None) -> Pairs:
             raise TypeError(f"header name and value must be str or bytes, got {item!r}")
         append((_b(name).lower(), _b(value)))
     return out
-
-
-def _text(pairs: Pairs | None) -> list[tuple[str, str]]:
-    return [
-        (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-        for k, v in pairs or []
-    ]
 
 
 def _config(value: bytes | str | dict[str, Any] | list[Any] | None) -> bytes | None:
@@ -460,7 +454,7 @@ class HostEmulator(AbiHost):
         stream.held_response_body = stream.held_response_trailers = None
         in_response = stream.response_headers is not None
         headers: Pairs = [(b":status", str(reply.status_code).encode())]
-        headers += [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in reply.headers]
+        headers += [(_b(k), _b(v)) for k, v in reply.headers]  # names may be escaped bytes too
         if reply.body:
             if not any(k == b"content-type" for k, _ in headers):
                 headers.append((b"content-type", b"text/plain"))

@@ -289,7 +289,8 @@ def _hosts_of(item: pytest.Item, call: pytest.CallInfo[None]) -> list[HostEmulat
     if call.excinfo is not None:
         for entry in call.excinfo.traceback:
             for value in entry.frame.f_locals.values():
-                if isinstance(value, emulator.HostEmulator):
+                # hasattr: a host whose constructor raised (keep_finished=-1) has no logs yet
+                if isinstance(value, emulator.HostEmulator) and hasattr(value, "logs"):
                     hosts.append(value)
     unique: list[HostEmulator] = []
     for host in hosts:

@@ -7,6 +7,7 @@ Plain records; the behaviour lives in :mod:`.abi_host` (host functions) and
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..types import Action, MetricType
@@ -26,10 +27,11 @@ __all__ = [
 Pairs = list[tuple[bytes, bytes]]
 
 
-def _text(pairs: Pairs) -> list[tuple[str, str]]:
+def _text(pairs: Sequence[tuple[bytes, bytes]] | None) -> list[tuple[str, str]]:
+    """Pairs as ``str`` (bytes that are not UTF-8 as lone surrogates); ``None`` as no pairs."""
     return [
         (k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape"))
-        for k, v in pairs
+        for k, v in pairs or []
     ]
 
 
